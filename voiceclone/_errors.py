@@ -1,0 +1,250 @@
+"""The exception tree and the table that maps MiniMax status codes onto it.
+
+```
+VoiceCloneError                        base; .status_code .status_msg .trace_id where known
+├── ConfigurationError                 no API key, bad base URL
+├── ValidationError (also ValueError)  bad input caught before any request is sent
+├── APIError                           the server answered with a non-zero base_resp.status_code
+│   ├── RateLimitError                 1002, 1039, 2045 (retried automatically first)
+│   ├── AuthenticationError            1004, 2049
+│   ├── InsufficientBalanceError       1008
+│   ├── SensitiveContentError          1026, 1027
+│   ├── InvalidParameterError          2013, 20132, 1042, 1043, 1044
+│   ├── AudioError                     2037, 2048
+│   ├── PermissionDeniedError          2038, 2042
+│   ├── VoiceIdConflictError           2039
+│   ├── QuotaExceededError             2056
+│   └── ServerError                    1000, 1001, 1013, 1024, 1033, 1041, HTTP 5xx
+└── TransportError                     connection failures, timeouts, unreadable responses
+    └── TimeoutError
+```
+
+Messages are built from status codes, server messages and field names only: no
+error ever carries request headers, so the API key cannot leak through ``str()``
+or ``repr()``.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+__all__ = [
+    "APIError",
+    "AudioError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "InsufficientBalanceError",
+    "InvalidParameterError",
+    "PermissionDeniedError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "SensitiveContentError",
+    "ServerError",
+    "TimeoutError",
+    "TransportError",
+    "ValidationError",
+    "VoiceCloneError",
+    "VoiceIdConflictError",
+    "error_for_status",
+]
+
+
+class VoiceCloneError(Exception):
+    """Base class of every error `voiceclone` raises.
+
+    Attributes:
+        status_code: MiniMax's ``base_resp.status_code`` (or the HTTP status for a
+            gateway error), when the server answered.
+        status_msg: MiniMax's ``base_resp.status_msg``, when the server answered.
+        trace_id: the ``Trace-Id`` header of the answer, for MiniMax support.
+        retry_after: seconds the server asked to wait (a ``Retry-After`` header).
+    """
+
+    retry_after: float | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        status_msg: str | None = None,
+        trace_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.status_msg = status_msg
+        self.trace_id = trace_id
+
+    def __str__(self) -> str:
+        if self.trace_id:
+            return f"{self.message} (trace id {self.trace_id})"
+        return self.message
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, status_code={self.status_code!r}, "
+            f"trace_id={self.trace_id!r})"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only fields would be lost by the default pickling of exceptions,
+        # and errors cross process boundaries in multiprocessing pipelines.
+        return (
+            _rebuild,
+            (type(self), self.message, self.status_code, self.status_msg, self.trace_id),
+        )
+
+
+def _rebuild(
+    cls: type[VoiceCloneError],
+    message: str,
+    status_code: int | None,
+    status_msg: str | None,
+    trace_id: str | None,
+) -> VoiceCloneError:
+    return cls(message, status_code=status_code, status_msg=status_msg, trace_id=trace_id)
+
+
+class ConfigurationError(VoiceCloneError):
+    """The client cannot be used as configured: no API key, or a bad base URL."""
+
+
+class ValidationError(VoiceCloneError, ValueError):
+    """Input rejected before any request was sent.
+
+    Attributes:
+        field: the name of the offending field (``"voice_id"``, ``"file"``, ...).
+        problem: what is wrong with it.
+        problems: for a batch, every problem found (this error stands for the first).
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+        self.problems: list[ValidationError] = [self]
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.field, self.problem))
+
+
+class APIError(VoiceCloneError):
+    """MiniMax answered with a non-zero ``base_resp.status_code``.
+
+    Unknown codes are raised as a plain `APIError` with their code and message kept.
+    """
+
+    status_code: int
+
+
+class RateLimitError(APIError):
+    """Rate limited (1002 requests per minute, 1039 tokens per minute, 2045 growth too fast).
+
+    Retried automatically, paced through the client's shared rate gate, before it
+    is ever raised.
+    """
+
+
+class AuthenticationError(APIError):
+    """The API key was refused (1004, 2049). 2049 often means the other region's host."""
+
+
+class InsufficientBalanceError(APIError):
+    """The account's balance is too low (1008)."""
+
+
+class SensitiveContentError(APIError):
+    """Input or output flagged as sensitive (1026, 1027)."""
+
+
+class InvalidParameterError(APIError):
+    """The server rejected a parameter (2013, 20132, 1042, 1043, 1044)."""
+
+
+class AudioError(APIError):
+    """The audio sample's length was refused (2037) or the prompt audio was too long (2048)."""
+
+
+class PermissionDeniedError(APIError):
+    """No permission to clone (2038, account verification) or to use a voice id (2042)."""
+
+
+class VoiceIdConflictError(APIError):
+    """The ``voice_id`` already exists in the account (2039)."""
+
+
+class QuotaExceededError(APIError):
+    """The usage limit of the current 5-hour window is spent (2056)."""
+
+
+class ServerError(APIError):
+    """A transient server failure (1000, 1001, 1013, 1024, 1033, 1041, or HTTP 5xx).
+
+    Retried automatically before it is ever raised.
+    """
+
+
+class TransportError(VoiceCloneError):
+    """The request failed on the way: connection refused or reset, or an unreadable answer.
+
+    Retried automatically before it is ever raised.
+
+    Attributes:
+        request_sent: whether the request may have reached the server (``False``
+            when the connection could not even be made).
+    """
+
+    request_sent: bool = True
+
+
+class TimeoutError(TransportError, builtins.TimeoutError):
+    """An attempt, or the whole retry budget, ran out of time.
+
+    Also a subclass of the built-in `TimeoutError`, so ``except TimeoutError`` in
+    code that does not import this one still catches it.
+    """
+
+
+#: MiniMax status codes and the class each maps to (minimax-api.md, section 4).
+STATUS_ERRORS: dict[int, type[APIError]] = {
+    1000: ServerError,
+    1001: ServerError,
+    1002: RateLimitError,
+    1004: AuthenticationError,
+    1008: InsufficientBalanceError,
+    1013: ServerError,
+    1024: ServerError,
+    1026: SensitiveContentError,
+    1027: SensitiveContentError,
+    1033: ServerError,
+    1039: RateLimitError,
+    1041: ServerError,
+    1042: InvalidParameterError,
+    1043: InvalidParameterError,
+    1044: InvalidParameterError,
+    2013: InvalidParameterError,
+    20132: InvalidParameterError,
+    2037: AudioError,
+    2038: PermissionDeniedError,
+    2039: VoiceIdConflictError,
+    2042: PermissionDeniedError,
+    2045: RateLimitError,
+    2048: AudioError,
+    2049: AuthenticationError,
+    2056: QuotaExceededError,
+}
+
+
+def error_for_status(
+    status_code: int, status_msg: str | None, *, trace_id: str | None = None
+) -> APIError:
+    """Build the error for a non-zero ``base_resp.status_code``."""
+    cls = STATUS_ERRORS.get(status_code, APIError)
+    msg = status_msg or "no status message"
+    return cls(
+        f"MiniMax status {status_code}: {msg}",
+        status_code=status_code,
+        status_msg=status_msg,
+        trace_id=trace_id,
+    )
