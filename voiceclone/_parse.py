@@ -1,0 +1,171 @@
+"""Reading MiniMax's JSON answers into result types.
+
+Tolerant where MiniMax is inconsistent (ids as numbers or numeric strings,
+``input_sensitive`` as a boolean or as the ``{type: int}`` object the published
+schema describes, arrays that are ``null``), strict where a wrong value would
+mislead: anything unusable raises `ResponseFormatError`, never a ``KeyError`` or
+``TypeError`` from deep inside.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from ._errors import TransportError
+from ._models import CloneResult, PreviewInfo, SensitiveType, UploadedFile, Voice
+
+__all__ = [
+    "ResponseFormatError",
+    "int64",
+    "parse_clone_result",
+    "parse_uploaded_file",
+    "parse_voices",
+]
+
+_INT64_MAX = 2**63 - 1
+
+
+class ResponseFormatError(TransportError):
+    """A success answer whose body does not have the documented shape."""
+
+
+def int64(value: object, where: str) -> int:
+    """An int64 sent as a JSON number or a numeric string, exactly (never via float)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        result = value
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        result = int(value)
+    else:
+        raise ResponseFormatError(f"unreadable response: {where} is not an integer")
+    if not -_INT64_MAX - 1 <= result <= _INT64_MAX:
+        raise ResponseFormatError(f"unreadable response: {where} is out of the int64 range")
+    return result
+
+
+def _optional_int(body: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = body.get(key)
+    return None if value is None else int64(value, f"{where}.{key}")
+
+
+def _optional_str(body: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = body.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise ResponseFormatError(f"unreadable response: {where}.{key} is not a string")
+
+
+def _object(value: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ResponseFormatError(f"unreadable response: {where} is not an object")
+    return value
+
+
+def _sensitivity(body: Mapping[str, Any]) -> tuple[bool, SensitiveType]:
+    flag = body.get("input_sensitive")
+    code = body.get("input_sensitive_type")
+    if isinstance(flag, Mapping):  # the published schema's shape: {"type": int}
+        code = flag.get("type", code)
+        flag = code not in (None, 0)
+    if flag is None:
+        flag = False
+    if not isinstance(flag, bool):
+        raise ResponseFormatError("unreadable response: input_sensitive is not a boolean")
+    kind = SensitiveType.NORMAL if code is None else int64(code, "input_sensitive_type")
+    try:
+        return flag, SensitiveType(kind)
+    except ValueError:
+        # A category newer than this SDK still means "flagged".
+        return flag, SensitiveType.OTHER
+
+
+def parse_clone_result(
+    body: Mapping[str, Any], *, voice_id: str, trace_id: str | None, attempts: int
+) -> CloneResult:
+    flag, kind = _sensitivity(body)
+    extra = body.get("extra_info")
+    info = None
+    if extra is not None:
+        extra = _object(extra, "extra_info")
+        info = PreviewInfo(
+            **{
+                name: _optional_int(extra, name, "extra_info")
+                for name in (
+                    "audio_length",
+                    "audio_sample_rate",
+                    "audio_size",
+                    "bitrate",
+                    "word_count",
+                    "usage_characters",
+                )
+            }
+        )
+    return CloneResult(
+        voice_id=voice_id,
+        demo_audio=_optional_str(body, "demo_audio", "response") or None,
+        input_sensitive=flag,
+        input_sensitive_type=kind,
+        extra_info=info,
+        trace_id=trace_id,
+        attempts=attempts,
+    )
+
+
+def _timestamp(value: int | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(value, dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ResponseFormatError("unreadable response: created_at is not a timestamp") from None
+
+
+def parse_uploaded_file(body: Mapping[str, Any], *, trace_id: str | None) -> UploadedFile:
+    file = _object(body.get("file"), "file")
+    if file.get("file_id") is None:
+        raise ResponseFormatError("unreadable response: file.file_id is missing")
+    return UploadedFile(
+        file_id=int64(file["file_id"], "file.file_id"),
+        bytes=_optional_int(file, "bytes", "file"),
+        created_at=_timestamp(_optional_int(file, "created_at", "file")),
+        filename=_optional_str(file, "filename", "file"),
+        purpose=_optional_str(file, "purpose", "file"),
+        trace_id=trace_id,
+    )
+
+
+_VOICE_GROUPS = {
+    "system_voice": "system",
+    "voice_cloning": "voice_cloning",
+    "voice_generation": "voice_generation",
+}
+
+
+def parse_voices(body: Mapping[str, Any]) -> list[Voice]:
+    voices = []
+    for key, voice_type in _VOICE_GROUPS.items():
+        group = body.get(key) or []  # MiniMax sends null for an empty group
+        if not isinstance(group, list):
+            raise ResponseFormatError(f"unreadable response: {key} is not a list")
+        for i, item in enumerate(group):
+            where = f"{key}[{i}]"
+            item = _object(item, where)
+            voice_id = _optional_str(item, "voice_id", where)
+            if not voice_id:
+                raise ResponseFormatError(f"unreadable response: {where}.voice_id is missing")
+            description = item.get("description") or []
+            if not isinstance(description, list) or not all(
+                isinstance(d, str) for d in description
+            ):
+                raise ResponseFormatError(f"unreadable response: {where}.description")
+            voices.append(
+                Voice(
+                    voice_id=voice_id,
+                    voice_type=voice_type,
+                    created_time=_optional_str(item, "created_time", where),
+                    description=tuple(description),
+                    voice_name=_optional_str(item, "voice_name", where),
+                )
+            )
+    return voices
