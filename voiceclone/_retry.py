@@ -1,0 +1,148 @@
+"""Which failures are retried, how long to wait between attempts, and when to give up.
+
+Every call gets a fresh tenacity ``AsyncRetrying`` (a shared one would mix the
+state of concurrent calls), raising our own error once it gives up
+(``reraise=True``: callers never see ``tenacity.RetryError``).
+
+Why these waits: MiniMax limits cloning per minute, and its gateways fail in
+bursts. Exponential backoff spreads retries out so a struggling server gets
+room; *full* jitter (a uniform draw between zero and the backoff) keeps a batch
+of tasks that failed together from coming back together. Rate-limit answers are
+the exception: for paced calls the shared rate gate already decides when the
+next request may go, so waiting here as well would only add idle time.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base, stop_before_delay
+
+from ._errors import RateLimitError, ServerError, TransportError, ValidationError
+
+__all__ = ["RetryBudget", "RetryPolicy", "is_retryable", "new_retrying"]
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValidationError(f"RetryPolicy.{attribute.name}", f"must be > 0, got {value!r}")
+
+
+def _non_negative(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValidationError(f"RetryPolicy.{attribute.name}", f"must be >= 0, got {value!r}")
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How a call retries rate limits and transient failures.
+
+    Attributes:
+        attempts: attempts in all, the first included; ``1`` switches retries off.
+        timeout: total budget in seconds for a call: attempts, waits for the rate
+            gate, and backoff sleeps together.
+        wait_initial: the backoff cap of the first retry, in seconds; it doubles on
+            every retry.
+        wait_max: the largest backoff cap, in seconds.
+        wait_jitter: at most this many random seconds added to every wait.
+        budget: retries allowed per request sent, client-wide, for server errors and
+            transport failures (rate limits are paced, not budgeted). During an
+            outage this stops retries from multiplying the traffic; ``None`` turns
+            the budget off.
+    """
+
+    attempts: int = attrs.field(default=6, validator=_positive)
+    timeout: float = attrs.field(default=600.0, validator=_positive)
+    wait_initial: float = attrs.field(default=1.0, validator=_non_negative)
+    wait_max: float = attrs.field(default=60.0, validator=_non_negative)
+    wait_jitter: float = attrs.field(default=1.0, validator=_non_negative)
+    budget: float | None = attrs.field(default=0.5)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.attempts, int) or isinstance(self.attempts, bool):
+            raise ValidationError("RetryPolicy.attempts", "must be an int")
+        if self.budget is not None:
+            _non_negative(self, attrs.fields(RetryPolicy).budget, self.budget)
+
+    def backoff(self, retry_number: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number ``retry_number`` (1 for the first retry)."""
+        draw = (rng or random).uniform
+        cap = min(self.wait_max, self.wait_initial * 2 ** (retry_number - 1))
+        return min(self.wait_max, draw(0, cap) + draw(0, self.wait_jitter))
+
+
+class RetryBudget:
+    """A client-wide allowance of retries, earned by requests sent.
+
+    Every first attempt earns ``ratio`` of a retry; every retry of a transient
+    failure spends one. A small reserve lets an idle client retry its first
+    failures. When the allowance is spent, failures are raised instead of retried.
+    """
+
+    def __init__(self, ratio: float | None, reserve: float = 20.0) -> None:
+        self._ratio = ratio
+        self._reserve = reserve
+        self._balance = reserve
+
+    def earn(self) -> None:
+        if self._ratio is not None:
+            self._balance = min(self._balance + self._ratio, self._reserve * 10)
+
+    def spend(self) -> bool:
+        if self._ratio is None:
+            return True
+        if self._balance < 1.0:
+            return False
+        self._balance -= 1.0
+        return True
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Rate limits, server errors and transport failures retry; nothing else does."""
+    return isinstance(exc, (RateLimitError, ServerError, TransportError))
+
+
+class _stop_when_budget_spent(stop_base):
+    def __init__(self, budget: RetryBudget) -> None:
+        self._budget = budget
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        assert retry_state.outcome is not None
+        if isinstance(retry_state.outcome.exception(), RateLimitError):
+            return False
+        return not self._budget.spend()
+
+
+def new_retrying(
+    policy: RetryPolicy,
+    budget: RetryBudget,
+    *,
+    paced: bool,
+    before_sleep: Callable[[RetryCallState], None] | None = None,
+) -> AsyncRetrying:
+    """A fresh retry controller for one call."""
+
+    def wait(retry_state: RetryCallState) -> float:
+        assert retry_state.outcome is not None
+        exc = retry_state.outcome.exception()
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return min(float(retry_after), policy.timeout)
+        if paced and isinstance(exc, RateLimitError):
+            return 0.0
+        return policy.backoff(retry_state.attempt_number)
+
+    return AsyncRetrying(
+        # Budget last: stop_any short-circuits, so it is only spent on a real retry.
+        stop=stop_after_attempt(policy.attempts)
+        | stop_before_delay(policy.timeout)
+        | _stop_when_budget_spent(budget),
+        wait=wait,
+        retry=retry_if_exception(is_retryable),
+        reraise=True,
+        before_sleep=before_sleep,
+    )
