@@ -1,0 +1,373 @@
+"""The emulator server: lifecycle, routing, and the path every API request takes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from voiceclone._samples import make_wav
+from voiceclone.emulator._body import Body, read_body
+from voiceclone.emulator._faults import FAULT_HEADER, Fault, FaultPicker, Faults
+from voiceclone.emulator._files import delete_file, list_files, retrieve_file, upload_file
+from voiceclone.emulator._rules import ApiError, status_message
+from voiceclone.emulator._state import (
+    Account,
+    Call,
+    Clock,
+    EmulatorStats,
+    RecordedRequest,
+    TokenBucket,
+    World,
+    new_trace_id,
+)
+from voiceclone.emulator._voices import (
+    PREVIEW_SAMPLE_RATE,
+    clone_voice,
+    delete_voice,
+    get_voice,
+    parse_clone_voice_id,
+)
+
+__all__ = ["Emulator"]
+
+logger = logging.getLogger("voiceclone.emulator")
+
+Handler = Callable[[World, Call], dict[str, Any]]
+
+# (method, path under /v1) -> (endpoint name, handler)
+_ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
+    ("POST", "/files/upload"): ("files/upload", upload_file),
+    ("GET", "/files/list"): ("files/list", list_files),
+    ("GET", "/files/retrieve"): ("files/retrieve", retrieve_file),
+    ("POST", "/files/delete"): ("files/delete", delete_file),
+    ("POST", "/voice_clone"): ("voice_clone", clone_voice),
+    ("POST", "/get_voice"): ("get_voice", get_voice),
+    ("POST", "/delete_voice"): ("delete_voice", delete_voice),
+}
+
+_SHUTDOWN_TIMEOUT = 0.25
+
+
+class Emulator:
+    """A MiniMax-compatible voice-cloning API server on a local port.
+
+    Use it as ``async with Emulator() as emu:`` and point a client at ``emu.base_url``.
+    Each API key is its own account with its own files and voices. See the module
+    documentation of :mod:`voiceclone.emulator` for the behaviour and the faults.
+
+    Args:
+        api_key: One key or several; each is a separate account.
+        rpm: Clone requests per minute per account (token bucket); ``None``: unlimited.
+        burst: Bucket capacity; default ``max(1, int(rpm) // 4)``.
+        faults: Random fault rates.
+        latency: Seconds added before every API answer.
+        host: Address to listen on.
+        port: Port to listen on; ``0`` picks a free one.
+        file_ids_as_strings: Send file ids as numeric strings, as some endpoints do.
+        clock: Monotonic clock for the rate limiter (tests may substitute one).
+    """
+
+    def __init__(
+        self,
+        api_key: str | Sequence[str] = "test-key",
+        *,
+        rpm: float | None = 60,
+        burst: int | None = None,
+        faults: Faults | None = None,
+        latency: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        file_ids_as_strings: bool = False,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        keys = [api_key] if isinstance(api_key, str) else list(api_key)
+        if not keys or len(set(keys)) != len(keys) or not all(keys):
+            raise ValueError("api_key must be one or more distinct, non-empty keys")
+        if rpm is not None and rpm <= 0:
+            raise ValueError("rpm must be positive or None")
+        if burst is not None and burst < 1:
+            raise ValueError("burst must be at least 1")
+        if latency < 0:
+            raise ValueError("latency must be >= 0")
+        self.rpm = rpm
+        self.burst: int | None = None
+        if rpm is not None:
+            self.burst = burst if burst is not None else max(1, int(rpm) // 4)
+        self.latency = latency
+        self.host = host
+        self.port = port
+        self._default_key = keys[0]
+        self._world = World(keys, file_ids_as_strings=file_ids_as_strings)
+        self._buckets: dict[str, TokenBucket] = {}
+        if rpm is not None and self.burst is not None:
+            self._buckets = {key: TokenBucket(rpm / 60.0, self.burst, clock) for key in keys}
+        self._picker = FaultPicker(faults)
+        self.stats = EmulatorStats()
+        self.requests: list[RecordedRequest] = []
+        self._runner: web.AppRunner | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._runner else "not started"
+        return f"<Emulator {where} rpm={self.rpm} burst={self.burst} faults={self.faults!r}>"
+
+    @property
+    def faults(self) -> Faults | None:
+        """The random fault rates in force."""
+        return self._picker.faults
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port/v1``: what a client takes as its base URL."""
+        return f"{self.origin}/v1"
+
+    @property
+    def origin(self) -> str:
+        """``http://host:port``."""
+        if self._runner is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening. The actual port is in :attr:`port` afterwards."""
+        if self._runner is not None:
+            return
+        if self._closed:
+            raise RuntimeError("a closed emulator cannot be restarted")
+        app = web.Application()
+        for (method, path), (endpoint, handler) in _ROUTES.items():
+            app.router.add_route(method, "/v1" + path, self._api_handler(endpoint, handler))
+        app.router.add_get("/previews/{token}.wav", self._preview)
+        app.router.add_get("/downloads/{file_id}", self._download)
+        app.on_response_prepare.append(_add_trace_id)
+        runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self.port = int(runner.addresses[0][1])
+        self._runner = runner
+        logger.info("emulator listening on %s", self.base_url)
+
+    async def close(self) -> None:
+        """Stop the server; requests still being handled are cancelled. Idempotent."""
+        self._closed = True
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+            logger.info("emulator stopped")
+
+    async def __aenter__(self) -> Emulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- test controls ---------------------------------------------------------------
+
+    def inject(self, fault: Fault, *, endpoint: str = "voice_clone", times: int = 1) -> None:
+        """Apply ``fault`` to the next ``times`` requests to ``endpoint`` (``"*"``: any).
+
+        Queued faults win over random ones; a fault header on a request wins over both.
+        """
+        self._picker.inject(fault, endpoint, times)
+
+    def pending_faults(self, endpoint: str = "voice_clone") -> int:
+        """How many injected faults still wait for ``endpoint``."""
+        return self._picker.pending(endpoint)
+
+    def account(self, api_key: str | None = None) -> Account:
+        """The account of ``api_key`` (default: the first key)."""
+        return self._world.accounts[api_key if api_key is not None else self._default_key]
+
+    def activate(self, voice_id: str, api_key: str | None = None) -> None:
+        """Mark a cloned voice as used for speech, so that ``get_voice`` lists it.
+
+        Raises:
+            KeyError: no such voice in that account.
+        """
+        self.account(api_key).voices[voice_id].activated = True
+
+    # -- request path ----------------------------------------------------------------
+
+    def _api_handler(self, endpoint: str, handler: Handler) -> Callable[[web.Request], Any]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            trace_id = new_trace_id()
+            self.stats.requests[endpoint] += 1
+            try:
+                body = await read_body(request)
+            except ConnectionError:
+                # The client went away mid-body; nobody is left to answer.
+                logger.info("%s trace=%s client disconnected while sending", endpoint, trace_id)
+                return web.Response(status=400)
+            try:
+                response = await self._serve(request, endpoint, handler, body, trace_id)
+            finally:
+                body.close()
+            response.headers.setdefault("Trace-Id", trace_id)
+            return response
+
+        return handle
+
+    async def _serve(
+        self, request: web.Request, endpoint: str, handler: Handler, body: Body, trace_id: str
+    ) -> web.StreamResponse:
+        try:
+            fault = self._picker.pick(endpoint, request.headers.get(FAULT_HEADER))
+        except ValueError as exc:
+            self._record(request, endpoint, body, trace_id, None)
+            return self._count(web.Response(status=400, text=f"{FAULT_HEADER}: {exc}\n"))
+        self._record(request, endpoint, body, trace_id, fault)
+        if fault is not None:
+            self.stats.faults[fault.kind] += 1
+            logger.info("%s trace=%s fault=%s", endpoint, trace_id, fault.kind)
+        delay = self.latency + (fault.seconds if fault and fault.kind == "latency" else 0.0)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if fault is not None and not fault.processes:
+            return self._fault_answer(request, endpoint, fault)
+        payload = self._process(request, endpoint, handler, body)
+        if fault is not None and fault.kind == "slow":
+            await asyncio.sleep(fault.seconds)
+        if fault is not None and fault.kind == "drop_after":
+            return self._drop(request, endpoint)
+        return self._json(endpoint, payload)
+
+    def _process(
+        self, request: web.Request, endpoint: str, handler: Handler, body: Body
+    ) -> dict[str, Any]:
+        try:
+            account = self._authenticate(request)
+            if endpoint == "voice_clone":
+                voice_id = parse_clone_voice_id(body.json)
+                if voice_id is not None:
+                    account.clone_requests[voice_id] += 1
+                bucket = self._buckets.get(account.api_key)
+                if bucket is not None and not bucket.take():
+                    self.stats.rate_limited += 1
+                    raise ApiError(1002)
+            call = Call(
+                account=account,
+                body=body,
+                query=request.query,
+                origin=f"{request.scheme}://{request.host}",
+                now=int(time.time()),
+            )
+            payload = handler(self._world, call)
+        except ApiError as err:
+            return {"base_resp": {"status_code": err.code, "status_msg": err.msg}}
+        payload["base_resp"] = {"status_code": 0, "status_msg": "success"}
+        return payload
+
+    def _authenticate(self, request: web.Request) -> Account:
+        scheme, _, key = request.headers.get("Authorization", "").strip().partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise ApiError(1004)
+        account = self._world.accounts.get(key)
+        if account is None:
+            raise ApiError(2049)
+        return account
+
+    def _record(
+        self,
+        request: web.Request,
+        endpoint: str,
+        body: Body,
+        trace_id: str,
+        fault: Fault | None,
+    ) -> None:
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        self.requests.append(
+            RecordedRequest(
+                endpoint=endpoint,
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                headers=headers,
+                json=body.json,
+                form=body.summary(),
+                trace_id=trace_id,
+                fault=fault.kind if fault else None,
+            )
+        )
+
+    # -- answers ---------------------------------------------------------------------
+
+    def _count(self, response: web.Response) -> web.Response:
+        self.stats.http_statuses[response.status] += 1
+        return response
+
+    def _json(self, endpoint: str, payload: dict[str, Any]) -> web.Response:
+        code = payload["base_resp"]["status_code"]
+        self.stats.status_codes[code] += 1
+        logger.info("%s -> %s", endpoint, code)
+        return self._count(web.json_response(payload))
+
+    def _fault_answer(self, request: web.Request, endpoint: str, fault: Fault) -> web.Response:
+        if fault.kind in ("status", "rate_limit"):
+            msg = fault.msg if fault.msg is not None else status_message(fault.code)
+            return self._json(
+                endpoint, {"base_resp": {"status_code": fault.code, "status_msg": msg}}
+            )
+        if fault.kind == "drop_before":
+            return self._drop(request, endpoint)
+        response = web.Response(status=fault.http_status, body=fault.body)
+        # Set verbatim: fuzzing may want content types aiohttp would refuse to build.
+        response.headers["Content-Type"] = fault.content_type
+        for name, value in fault.headers:
+            response.headers[name] = value
+        return self._count(response)
+
+    def _drop(self, request: web.Request, endpoint: str) -> web.Response:
+        transport = request.transport
+        if transport is not None:
+            transport.close()
+        self.stats.dropped += 1
+        logger.info("%s -> connection dropped", endpoint)
+        # Nothing reaches the client: aiohttp discards writes to a closed transport.
+        return web.Response(status=500)
+
+    async def _preview(self, request: web.Request) -> web.StreamResponse:
+        self.stats.requests["previews"] += 1
+        preview = self._world.previews.get(request.match_info["token"])
+        if preview is None:
+            return self._count(web.Response(status=404, text="preview not found\n"))
+        data = make_wav(
+            preview.seconds,
+            pitch_hz=preview.pitch_hz,
+            sample_rate=PREVIEW_SAMPLE_RATE,
+            seed=preview.seed,
+        )
+        return self._count(web.Response(body=data, content_type="audio/wav"))
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        # File contents are never kept, only their size and digest.
+        return self._count(
+            web.Response(status=410, text="the emulator does not keep uploaded file contents\n")
+        )
+
+
+async def _add_trace_id(request: web.Request, response: web.StreamResponse) -> None:
+    # API answers carry the id they were logged and recorded under; the rest get a fresh one.
+    response.headers.setdefault("Trace-Id", new_trace_id())

@@ -1,0 +1,170 @@
+"""The API's limits, enums and status messages, and the error that carries a status code."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = [
+    "AUDIO_PURPOSES",
+    "CLONE_MAX_SECONDS",
+    "CLONE_MIN_SECONDS",
+    "DELETE_PURPOSES",
+    "LANGUAGE_BOOSTS",
+    "LIST_PURPOSES",
+    "MAX_UPLOAD_BYTES",
+    "MODELS",
+    "PROMPT_MAX_SECONDS",
+    "TEXT_MAX_CHARS",
+    "TEXT_VALIDATION_MAX_CHARS",
+    "UPLOAD_PURPOSES",
+    "VOICE_ID_RE",
+    "ApiError",
+    "as_file_id",
+    "invalid",
+    "status_message",
+]
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+CLONE_MIN_SECONDS = 10.0
+CLONE_MAX_SECONDS = 300.0
+PROMPT_MAX_SECONDS = 8.0
+TEXT_MAX_CHARS = 1000
+TEXT_VALIDATION_MAX_CHARS = 200
+
+VOICE_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{6,254}[A-Za-z0-9]")
+
+UPLOAD_PURPOSES = frozenset(
+    {
+        "voice_clone",
+        "prompt_audio",
+        "t2a_async_input",
+        "video_understanding",
+        "video_generation_input",
+    }
+)
+AUDIO_PURPOSES = frozenset({"voice_clone", "prompt_audio"})
+LIST_PURPOSES = frozenset(
+    {"voice_clone", "prompt_audio", "t2a_async_input", "video_generation_input"}
+)
+DELETE_PURPOSES = frozenset(
+    {"voice_clone", "prompt_audio", "t2a_async", "t2a_async_input", "video_generation"}
+)
+
+MODELS = frozenset(
+    {
+        "speech-2.8-hd",
+        "speech-2.8-turbo",
+        "speech-2.6-hd",
+        "speech-2.6-turbo",
+        "speech-02-hd",
+        "speech-02-turbo",
+        "speech-01-hd",
+        "speech-01-turbo",
+    }
+)
+
+LANGUAGE_BOOSTS = frozenset(
+    {
+        "Chinese",
+        "Chinese,Yue",
+        "English",
+        "Arabic",
+        "Russian",
+        "Spanish",
+        "French",
+        "Portuguese",
+        "German",
+        "Turkish",
+        "Dutch",
+        "Ukrainian",
+        "Vietnamese",
+        "Indonesian",
+        "Japanese",
+        "Italian",
+        "Korean",
+        "Thai",
+        "Polish",
+        "Romanian",
+        "Greek",
+        "Czech",
+        "Finnish",
+        "Hindi",
+        "Bulgarian",
+        "Danish",
+        "Hebrew",
+        "Malay",
+        "Persian",
+        "Slovak",
+        "Swedish",
+        "Croatian",
+        "Filipino",
+        "Hungarian",
+        "Norwegian",
+        "Slovenian",
+        "Catalan",
+        "Nynorsk",
+        "Tamil",
+        "Afrikaans",
+        "auto",
+    }
+)
+
+_MESSAGES = {
+    0: "success",
+    1000: "unknown error",
+    1001: "request timeout",
+    1002: "rate limit exceeded(RPM)",
+    1004: "authentication failed",
+    1008: "insufficient balance",
+    1013: "internal service error",
+    1024: "internal error",
+    1026: "input new_sensitive",
+    1027: "output new_sensitive",
+    1033: "system error",
+    1039: "rate limit exceeded(TPM)",
+    1041: "conn limit",
+    1042: "illegal characters exceed limit",
+    1043: "The asr similarity check failed",
+    1044: "The clone prompt similarity check failed",
+    2013: "invalid params",
+    20132: "invalid samples or voice_id",
+    2037: "voice duration too short or too long",
+    2038: "no cloning permission",
+    2039: "voice_id already exists",
+    2042: "no access to this voice_id",
+    2045: "rate growth limit exceeded",
+    2048: "prompt audio too long",
+    2049: "invalid api key",
+    2056: "usage limit exceeded",
+}
+
+
+def status_message(code: int) -> str:
+    """The message the API sends with ``code``."""
+    return _MESSAGES.get(code, "error")
+
+
+class ApiError(Exception):
+    """A request the API answers with a non-zero ``base_resp.status_code``."""
+
+    def __init__(self, code: int, msg: str | None = None) -> None:
+        self.code = code
+        self.msg = msg if msg is not None else status_message(code)
+        super().__init__(code, self.msg)
+
+
+def invalid(problem: str) -> ApiError:
+    """A 2013 error naming the offending parameter."""
+    return ApiError(2013, f"invalid params, {problem}")
+
+
+def as_file_id(value: Any) -> int | None:
+    """A file id from JSON or a query string: an int or a numeric string; else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return None
