@@ -353,14 +353,16 @@ class Client:
 
         retrying = new_retrying(self._retry, self._budget, paced=paced, before_sleep=before_sleep)
         async for attempt in retrying:
+            state.attempts = attempt.retry_state.attempt_number
+            if state.attempts == 1:
+                self._budget.earn()
+            # Outside the attempt on purpose: running out of the time budget is final,
+            # never a failure to retry.
+            generation = await self._gate.acquire(deadline) if paced else 0
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"{method} {path}: the retry time budget ran out")
             with attempt:
-                state.attempts = attempt.retry_state.attempt_number
-                if state.attempts == 1:
-                    self._budget.earn()
-                generation = await self._gate.acquire(deadline) if paced else 0
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise TimeoutError(f"{method} {path}: the retry time budget ran out")
                 try:
                     answer = await self._send(
                         method,
