@@ -6,11 +6,14 @@ three fixtures, all function-scoped and cleaned up after the test:
 * ``minimax_emulator``: a running `voiceclone.emulator.Emulator` on 127.0.0.1,
   with no rate limit and the key `TEST_API_KEY`.
 * ``minimax_emulator_factory``: an async function taking the `Emulator`'s keyword
-  arguments (``rpm=``, ``faults=``, ``latency=`` ...) and returning a started one.
-* ``voiceclone_client``: a `voiceclone.Client` bound to ``minimax_emulator``, with
-  no pacing and retry waits of milliseconds (`FAST_RETRY`), so tests stay fast.
+  arguments (``rpm=``, ``faults=``, ``latency=`` ...) and returning a started one,
+  closed after the test.
+* ``voiceclone_client``: a `voiceclone.Client` bound to ``minimax_emulator`` (made
+  by `client_for`), so tests stay fast: pacing far above any test's rate, and
+  retry waits of milliseconds (`FAST_RETRY`).
 
-The fixtures are async and need pytest-asyncio.
+The fixtures are async and need pytest-asyncio (in its ``auto`` mode, or mark
+the tests with ``@pytest.mark.asyncio``).
 
 ```python
 async def test_my_app_clones(voiceclone_client, minimax_emulator):
@@ -32,7 +35,7 @@ from ._retry import RetryPolicy
 from ._samples import make_wav
 from .emulator import Emulator
 
-__all__ = ["FAST_RETRY", "TEST_API_KEY", "sample_wav"]
+__all__ = ["FAST_RETRY", "TEST_API_KEY", "TEST_REQUESTS_PER_MINUTE", "client_for", "sample_wav"]
 
 #: The key the emulator fixtures accept.
 TEST_API_KEY: Final = "test-key"
@@ -43,23 +46,67 @@ FAST_RETRY: Final = RetryPolicy(
 )
 
 
+#: The pace of test clients: fast enough never to be the bottleneck of a test.
+#: (``requests_per_minute=None`` would not do: it starts at MiniMax's 60 per minute.)
+TEST_REQUESTS_PER_MINUTE: Final = 600_000
+
+
 def sample_wav(seconds: float = 12.0, *, pitch_hz: float = 140.0, seed: int = 0) -> bytes:
-    """A voice-like WAV sample the emulator (and MiniMax's limits) accept."""
+    """A voice-like WAV sample the emulator (and MiniMax's limits) accept.
+
+    Args:
+        seconds: duration; voice samples need 10 s to 5 min, prompt audio under 8 s.
+        pitch_hz: the fundamental frequency, to make distinct voices.
+        seed: varies the syllable pattern; the same arguments give the same bytes.
+
+    Returns:
+        The bytes of a 16-bit mono WAV file.
+    """
     return make_wav(seconds, pitch_hz=pitch_hz, seed=seed)
+
+
+def client_for(emulator: Emulator, **overrides: Any) -> Client:
+    """A `voiceclone.Client` for ``emulator``, set up for fast tests.
+
+    The key is `TEST_API_KEY`, pacing is `TEST_REQUESTS_PER_MINUTE`, retries are
+    `FAST_RETRY` and attempts time out after 10 s. Use it with ``async with``.
+
+    Args:
+        emulator: a started emulator (from ``minimax_emulator_factory``, say).
+        **overrides: any other `voiceclone.Client` argument, e.g.
+            ``requests_per_minute=60`` or ``on_retry=...``.
+    """
+    options: dict[str, Any] = {
+        "api_key": TEST_API_KEY,
+        "base_url": emulator.base_url,
+        "requests_per_minute": TEST_REQUESTS_PER_MINUTE,
+        "retry": FAST_RETRY,
+        "timeout": 10.0,
+    }
+    options.update(overrides)
+    return Client(**options)
 
 
 try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - the fixtures then explain what is missing
 
-    @pytest.fixture
-    def minimax_emulator() -> None:
+    def _missing() -> None:
         pytest.fail("voiceclone.testing fixtures need pytest-asyncio: pip install pytest-asyncio")
+
+    for _name in ("minimax_emulator_factory", "minimax_emulator", "voiceclone_client"):
+        globals()[_name] = pytest.fixture(_missing, name=_name)
 
 else:
 
     @pytest_asyncio.fixture
     async def minimax_emulator_factory() -> AsyncIterator[Callable[..., Awaitable[Emulator]]]:
+        """Start emulators with custom settings: ``await minimax_emulator_factory(rpm=30)``.
+
+        Takes `voiceclone.emulator.Emulator`'s keyword arguments; ``api_key`` defaults
+        to `TEST_API_KEY` and ``rpm`` to ``None`` (no limit). Every emulator started is
+        closed after the test.
+        """
         started: list[Emulator] = []
 
         async def start(**kwargs: Any) -> Emulator:
@@ -80,15 +127,11 @@ else:
     async def minimax_emulator(
         minimax_emulator_factory: Callable[..., Awaitable[Emulator]],
     ) -> Emulator:
+        """A running emulator with no rate limit that accepts `TEST_API_KEY`."""
         return await minimax_emulator_factory()
 
     @pytest_asyncio.fixture
     async def voiceclone_client(minimax_emulator: Emulator) -> AsyncIterator[Client]:
-        async with Client(
-            api_key=TEST_API_KEY,
-            base_url=minimax_emulator.base_url,
-            requests_per_minute=None,
-            retry=FAST_RETRY,
-            timeout=10.0,
-        ) as client:
+        """A `voiceclone.Client` bound to ``minimax_emulator`` (see `client_for`)."""
+        async with client_for(minimax_emulator) as client:
             yield client
