@@ -258,7 +258,8 @@ class Client:
             decoded, status_code = self._interpret(path, http_status, body, trace_id, retry_after)
             return decoded, trace_id
         except APIError as exc:
-            status_code = exc.status_code
+            # A gateway error carries the HTTP status as its code; report only base_resp codes.
+            status_code = exc.status_code if exc.status_code != http_status else None
             raise
         finally:
             for handle in opened:
