@@ -162,10 +162,12 @@ class Client:
 
     @property
     def base_url(self) -> str:
+        """The base URL in use, up to and including ``/v1``, without a trailing slash."""
         return self._base_url
 
     @property
     def max_in_flight(self) -> int:
+        """The cap on requests on the wire at once, for the whole client."""
         return self._max_in_flight
 
     @property

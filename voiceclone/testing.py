@@ -37,18 +37,20 @@ from .emulator import Emulator
 
 __all__ = ["FAST_RETRY", "TEST_API_KEY", "TEST_REQUESTS_PER_MINUTE", "client_for", "sample_wav"]
 
-#: The key the emulator fixtures accept.
 TEST_API_KEY: Final = "test-key"
+"""The key the emulator fixtures accept."""
 
-#: Retries as in production, but with waits of milliseconds.
 FAST_RETRY: Final = RetryPolicy(
     attempts=6, timeout=30.0, wait_initial=0.002, wait_max=0.02, wait_jitter=0.002
 )
+"""Retries as in production, but with waits of milliseconds."""
 
 
-#: The pace of test clients: fast enough never to be the bottleneck of a test.
-#: (``requests_per_minute=None`` would not do: it starts at MiniMax's 60 per minute.)
 TEST_REQUESTS_PER_MINUTE: Final = 600_000
+"""The pace of test clients: fast enough never to be the bottleneck of a test.
+
+(``requests_per_minute=None`` would not do: it starts at MiniMax's 60 per minute.)
+"""
 
 
 def sample_wav(seconds: float = 12.0, *, pitch_hz: float = 140.0, seed: int = 0) -> bytes:
