@@ -175,7 +175,16 @@ class CloneResult:
 
 @attrs.frozen
 class UploadedFile:
-    """A file stored by MiniMax's files endpoint."""
+    """A file stored by MiniMax's files endpoint.
+
+    Attributes:
+        file_id: the id to pass to `Client.clone` (a 64-bit integer).
+        bytes: the size MiniMax stored.
+        created_at: when MiniMax stored it (UTC).
+        filename: the name it was uploaded under.
+        purpose: ``voice_clone``, ``prompt_audio``, ...
+        trace_id: ``Trace-Id`` of the upload's answer.
+    """
 
     file_id: int
     bytes: int | None = None
@@ -187,7 +196,15 @@ class UploadedFile:
 
 @attrs.frozen
 class Voice:
-    """A voice listed by ``get_voice``."""
+    """A voice listed by ``get_voice``.
+
+    Attributes:
+        voice_id: the voice's id.
+        voice_type: ``system``, ``voice_cloning`` or ``voice_generation``.
+        created_time: the day it was created (``yyyy-mm-dd``), when MiniMax says.
+        description: MiniMax's description lines, if any.
+        voice_name: the display name of a system voice.
+    """
 
     voice_id: str
     voice_type: str
@@ -198,7 +215,15 @@ class Voice:
 
 @attrs.frozen
 class CloneOutcome:
-    """What happened to one item of a batch: a result or an error, never both."""
+    """What happened to one item of a batch: a result or an error, never both.
+
+    Attributes:
+        index: the item's position in the input, from 0.
+        request: the `CloneRequest` (or, for ``clone_jobs``, the `CloneJob`).
+        result: the voice, when the item succeeded.
+        error: why it failed, otherwise.
+        resumed: finished by an earlier run, read back from the journal.
+    """
 
     index: int
     request: CloneRequest | CloneJob
@@ -209,6 +234,7 @@ class CloneOutcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the item succeeded (``result`` is set)."""
         return self.error is None
 
 
