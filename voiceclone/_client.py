@@ -76,6 +76,10 @@ def _resolve_base_url(value: str) -> str:
         raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {value!r}")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigurationError("base_url must not carry a query, fragment or credentials")
+    try:
+        parts.port  # noqa: B018  (raises for a port that is not a number in range)
+    except ValueError:
+        raise ConfigurationError(f"base_url has an invalid port: {value!r}") from None
     return value.strip().rstrip("/")
 
 
@@ -311,7 +315,8 @@ class Client:
                 cls = RateLimitError
             elif http_status in (401, 403):
                 cls = AuthenticationError
-            elif http_status == 404:
+            elif http_status == 404 and not path.startswith("/<"):
+                # Only API paths hang off base_url; a missing preview link is not its fault.
                 hint = ": check base_url (it must end with /v1)"
             err = cls(
                 f"HTTP {http_status} from {path}{hint}", status_code=http_status, trace_id=trace_id
@@ -475,8 +480,10 @@ class Client:
             raise ValidationError(
                 "voice_type", "must be system, voice_cloning, voice_generation or all"
             )
-        body, _ = await self._call("POST", "/get_voice", json_body={"voice_type": voice_type})
-        return parse_voices(body)
+        body, trace_id = await self._call(
+            "POST", "/get_voice", json_body={"voice_type": voice_type}
+        )
+        return parse_voices(body, trace_id=trace_id)
 
     async def delete_voice(self, voice_id: str, *, voice_type: str = "voice_cloning") -> None:
         """Delete a cloned (or generated) voice; its id can then be used again."""

@@ -10,7 +10,8 @@ mislead: anything unusable raises `ResponseFormatError`, never a ``KeyError`` or
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from ._errors import TransportError
@@ -62,6 +63,16 @@ def _object(value: object, where: str) -> Mapping[str, Any]:
     return value
 
 
+@contextmanager
+def _traced(trace_id: str | None) -> Iterator[None]:
+    # MiniMax support needs the trace id of a malformed answer as much as of an error.
+    try:
+        yield
+    except ResponseFormatError as exc:
+        exc.trace_id = trace_id
+        raise
+
+
 def _sensitivity(body: Mapping[str, Any]) -> tuple[bool, SensitiveType]:
     flag = body.get("input_sensitive")
     code = body.get("input_sensitive_type")
@@ -81,6 +92,13 @@ def _sensitivity(body: Mapping[str, Any]) -> tuple[bool, SensitiveType]:
 
 
 def parse_clone_result(
+    body: Mapping[str, Any], *, voice_id: str, trace_id: str | None, attempts: int
+) -> CloneResult:
+    with _traced(trace_id):
+        return _parse_clone_result(body, voice_id=voice_id, trace_id=trace_id, attempts=attempts)
+
+
+def _parse_clone_result(
     body: Mapping[str, Any], *, voice_id: str, trace_id: str | None, attempts: int
 ) -> CloneResult:
     flag, kind = _sensitivity(body)
@@ -122,17 +140,18 @@ def _timestamp(value: int | None) -> dt.datetime | None:
 
 
 def parse_uploaded_file(body: Mapping[str, Any], *, trace_id: str | None) -> UploadedFile:
-    file = _object(body.get("file"), "file")
-    if file.get("file_id") is None:
-        raise ResponseFormatError("unreadable response: file.file_id is missing")
-    return UploadedFile(
-        file_id=int64(file["file_id"], "file.file_id"),
-        bytes=_optional_int(file, "bytes", "file"),
-        created_at=_timestamp(_optional_int(file, "created_at", "file")),
-        filename=_optional_str(file, "filename", "file"),
-        purpose=_optional_str(file, "purpose", "file"),
-        trace_id=trace_id,
-    )
+    with _traced(trace_id):
+        file = _object(body.get("file"), "file")
+        if file.get("file_id") is None:
+            raise ResponseFormatError("unreadable response: file.file_id is missing")
+        return UploadedFile(
+            file_id=int64(file["file_id"], "file.file_id"),
+            bytes=_optional_int(file, "bytes", "file"),
+            created_at=_timestamp(_optional_int(file, "created_at", "file")),
+            filename=_optional_str(file, "filename", "file"),
+            purpose=_optional_str(file, "purpose", "file"),
+            trace_id=trace_id,
+        )
 
 
 _VOICE_GROUPS = {
@@ -142,7 +161,12 @@ _VOICE_GROUPS = {
 }
 
 
-def parse_voices(body: Mapping[str, Any]) -> list[Voice]:
+def parse_voices(body: Mapping[str, Any], *, trace_id: str | None = None) -> list[Voice]:
+    with _traced(trace_id):
+        return _parse_voices(body)
+
+
+def _parse_voices(body: Mapping[str, Any]) -> list[Voice]:
     voices = []
     for key, voice_type in _VOICE_GROUPS.items():
         group = body.get(key) or []  # MiniMax sends null for an empty group
