@@ -1,0 +1,279 @@
+"""Every status code and gateway answer maps to its exception, with code, message and trace id."""
+
+from __future__ import annotations
+
+import builtins
+import pickle
+from collections.abc import AsyncIterator
+
+import pytest
+from conftest import KEY, new_client, respond
+
+import voiceclone
+from voiceclone import (
+    APIError,
+    AudioError,
+    AuthenticationError,
+    Client,
+    InsufficientBalanceError,
+    InvalidParameterError,
+    PermissionDeniedError,
+    QuotaExceededError,
+    RateLimitError,
+    SensitiveContentError,
+    ServerError,
+    TimeoutError,
+    TransportError,
+    ValidationError,
+    VoiceCloneError,
+    VoiceIdConflictError,
+)
+from voiceclone._errors import STATUS_ERRORS, error_for_status
+from voiceclone._parse import ResponseFormatError
+from voiceclone.emulator import Emulator, Fault
+
+ONE_TRY = voiceclone.RetryPolicy(attempts=1)
+
+#: minimax-api.md, section 4, transcribed independently of the package's own table.
+SECTION_4 = {
+    1000: ServerError,
+    1001: ServerError,
+    1002: RateLimitError,
+    1004: AuthenticationError,
+    1008: InsufficientBalanceError,
+    1013: ServerError,
+    1024: ServerError,
+    1026: SensitiveContentError,
+    1027: SensitiveContentError,
+    1033: ServerError,
+    1039: RateLimitError,
+    1041: ServerError,
+    1042: InvalidParameterError,
+    1043: InvalidParameterError,
+    1044: InvalidParameterError,
+    2013: InvalidParameterError,
+    20132: InvalidParameterError,
+    2037: AudioError,
+    2038: PermissionDeniedError,
+    2039: VoiceIdConflictError,
+    2042: PermissionDeniedError,
+    2045: RateLimitError,
+    2048: AudioError,
+    2049: AuthenticationError,
+    2056: QuotaExceededError,
+}
+
+
+@pytest.fixture
+async def once(emu: Emulator) -> AsyncIterator[Client]:
+    """A client that never retries, so each answer surfaces as it was."""
+    async with new_client(emu.base_url, retry=ONE_TRY) as c:
+        yield c
+
+
+def test_the_table_is_section_4() -> None:
+    assert STATUS_ERRORS == SECTION_4
+
+
+@pytest.mark.parametrize(("code", "cls"), sorted(SECTION_4.items()))
+async def test_status_code_maps_to_its_class(
+    once: Client, emu: Emulator, code: int, cls: type[APIError]
+) -> None:
+    emu.inject(Fault.status(code), endpoint="get_voice")
+
+    with pytest.raises(APIError) as err:
+        await once.list_voices()
+
+    assert type(err.value) is cls
+    assert err.value.status_code == code
+    assert err.value.status_msg  # the emulator's message for the code
+    assert err.value.status_msg in str(err.value)
+    assert str(code) in str(err.value)
+    assert err.value.trace_id == emu.requests[-1].trace_id
+    assert err.value.trace_id in str(err.value)
+
+
+async def test_status_codes_on_clone_keep_the_message(once: Client, emu: Emulator) -> None:
+    emu.inject(Fault.status(1043, "The asr similarity check failed"))
+    with pytest.raises(InvalidParameterError) as err:
+        await once.clone(file_id=1, voice_id="Narrator001", text_validation="Hello.")
+    assert err.value.status_msg == "The asr similarity check failed"
+    assert emu.stats.requests["voice_clone"] == 1
+
+
+@pytest.mark.parametrize("code", [1, 1003, 9999, 20133, 2**40])
+async def test_unknown_codes_are_plain_api_errors(once: Client, emu: Emulator, code: int) -> None:
+    emu.inject(Fault.status(code, "something new"), endpoint="get_voice")
+
+    with pytest.raises(APIError) as err:
+        await once.list_voices()
+
+    assert type(err.value) is APIError
+    assert (err.value.status_code, err.value.status_msg) == (code, "something new")
+
+
+async def test_code_as_a_string_and_a_missing_message(once: Client, emu: Emulator) -> None:
+    emu.inject(respond({"base_resp": {"status_code": "2039"}}), endpoint="get_voice")
+    with pytest.raises(VoiceIdConflictError) as err:
+        await once.list_voices()
+    assert err.value.status_code == 2039
+    assert err.value.status_msg is None
+    assert "no status message" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (500, ServerError),
+        (502, ServerError),
+        (503, ServerError),
+        (504, ServerError),
+        (429, RateLimitError),
+        (401, AuthenticationError),
+        (403, AuthenticationError),
+        (400, APIError),
+        (413, APIError),
+    ],
+)
+async def test_gateway_http_errors(
+    once: Client, emu: Emulator, status: int, cls: type[APIError]
+) -> None:
+    emu.inject(Fault.http(status), endpoint="get_voice")
+
+    with pytest.raises(APIError) as err:
+        await once.list_voices()
+
+    assert type(err.value) is cls
+    assert err.value.status_code == status
+    assert f"HTTP {status}" in str(err.value)
+    assert "base_url" not in str(err.value)
+    assert err.value.trace_id == emu.requests[-1].trace_id
+
+
+async def test_http_404_points_at_base_url(once: Client, emu: Emulator) -> None:
+    emu.inject(Fault.http(404, "not found", "text/plain"), endpoint="get_voice")
+    with pytest.raises(APIError) as err:
+        await once.list_voices()
+    assert type(err.value) is APIError
+    assert "check base_url" in str(err.value)
+
+
+async def test_a_5xx_wins_over_a_business_code_in_its_body(once: Client, emu: Emulator) -> None:
+    body = '{"base_resp": {"status_code": 2013, "status_msg": "invalid params"}}'
+    emu.inject(Fault.http(503, body, "application/json"), endpoint="get_voice")
+    with pytest.raises(ServerError) as err:
+        await once.list_voices()
+    assert err.value.status_code == 503
+
+
+async def test_business_code_wins_over_a_4xx(once: Client, emu: Emulator) -> None:
+    emu.inject(
+        respond({"base_resp": {"status_code": 1008, "status_msg": "no money"}}, status=400),
+        endpoint="get_voice",
+    )
+    with pytest.raises(InsufficientBalanceError):
+        await once.list_voices()
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"[1, 2]", "not a JSON object"),
+        (b"{}", "no base_resp.status_code"),
+        (b'{"base_resp": {"status_msg": "ok"}}', "no base_resp.status_code"),
+        (b'{"base_resp": "ok"}', "no base_resp.status_code"),
+        (b'{"base_resp": {"status_code": "zero"}}', "status_code is not an integer"),
+        (b'{"base_resp": {"status_code": 1.5}}', "status_code is not an integer"),
+        (b"<html>hello</html>", "not a JSON object"),
+        (b"[" * 100_000, "not a JSON object"),
+    ],
+)
+async def test_unreadable_answers(once: Client, emu: Emulator, body: bytes, problem: str) -> None:
+    emu.inject(Fault.respond(body), endpoint="get_voice")
+
+    with pytest.raises(ResponseFormatError) as err:
+        await once.list_voices()
+
+    assert isinstance(err.value, TransportError)
+    assert problem in str(err.value)
+    assert err.value.trace_id == emu.requests[-1].trace_id
+
+
+async def test_wrong_key_is_an_authentication_error(emu: Emulator) -> None:
+    async with new_client(emu.base_url, api_key="sk-other-region-key") as client:
+        with pytest.raises(AuthenticationError) as err:
+            await client.list_voices()
+    assert err.value.status_code == 2049
+    assert emu.stats.requests["get_voice"] == 1  # not retried
+
+
+async def test_trace_id_is_kept_on_results(client: Client, emu: Emulator, file_id: int) -> None:
+    result = await client.clone(file_id=file_id, voice_id="Narrator001")
+    assert result.trace_id == emu.requests[-1].trace_id
+    assert len(result.trace_id) == 32
+
+
+def test_hierarchy() -> None:
+    for cls in SECTION_4.values():
+        assert issubclass(cls, APIError)
+        assert issubclass(cls, VoiceCloneError)
+    assert issubclass(ValidationError, ValueError)
+    assert issubclass(TimeoutError, TransportError)
+    assert issubclass(TimeoutError, builtins.TimeoutError)
+    assert issubclass(voiceclone.ConfigurationError, VoiceCloneError)
+    assert not issubclass(TransportError, APIError)
+
+
+def test_str_and_repr() -> None:
+    err = error_for_status(2056, "usage limit exceeded", trace_id="abc123")
+    assert isinstance(err, QuotaExceededError)
+    assert str(err) == "MiniMax status 2056: usage limit exceeded (trace id abc123)"
+    assert repr(err) == (
+        "QuotaExceededError('MiniMax status 2056: usage limit exceeded', "
+        "status_code=2056, trace_id='abc123')"
+    )
+    plain = TransportError("POST /voice_clone: ServerDisconnectedError")
+    assert str(plain) == "POST /voice_clone: ServerDisconnectedError"
+    assert plain.status_code is None
+    assert plain.trace_id is None
+    assert plain.retry_after is None
+    invalid = ValidationError("voice_id", "must start with a letter")
+    assert str(invalid) == "voice_id: must start with a letter"
+    assert (invalid.field, invalid.problem, invalid.problems) == (
+        "voice_id",
+        "must start with a letter",
+        [invalid],
+    )
+
+
+@pytest.mark.parametrize(
+    "err",
+    [
+        error_for_status(1002, "rate limit exceeded(RPM)", trace_id="t1"),
+        error_for_status(77, None),
+        TimeoutError("POST /voice_clone: no answer within 1.0 s"),
+        voiceclone.ConfigurationError("no API key"),
+    ],
+)
+def test_errors_survive_pickling(err: VoiceCloneError) -> None:
+    copy = pickle.loads(pickle.dumps(err))
+    assert type(copy) is type(err)
+    assert (copy.message, copy.status_code, copy.status_msg, copy.trace_id) == (
+        err.message,
+        err.status_code,
+        err.status_msg,
+        err.trace_id,
+    )
+    assert str(copy) == str(err)
+
+
+def test_validation_error_survives_pickling() -> None:
+    copy = pickle.loads(pickle.dumps(ValidationError("accuracy", "must be between 0 and 1")))
+    assert (copy.field, copy.problem) == ("accuracy", "must be between 0 and 1")
+
+
+def test_key_never_in_configuration_errors() -> None:
+    with pytest.raises(voiceclone.ConfigurationError) as err:
+        Client(api_key=KEY + "\r\nX-Injected: 1")
+    assert KEY not in str(err.value)
+    assert KEY not in repr(err.value)

@@ -1,0 +1,223 @@
+"""Reading MiniMax answers: tolerant of its inconsistencies, strict about unusable values."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from conftest import ok, respond
+
+from voiceclone import Client, PreviewInfo, SensitiveType, TransportError, UploadedFile, Voice
+from voiceclone._parse import (
+    ResponseFormatError,
+    int64,
+    parse_clone_result,
+    parse_uploaded_file,
+    parse_voices,
+)
+from voiceclone._samples import make_wav
+from voiceclone.emulator import Emulator
+
+BIG = 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, 0),
+        (311103389282466, 311103389282466),
+        (2**53 + 1, 2**53 + 1),
+        ("9007199254740993", 9007199254740993),
+        (" 42 ", 42),
+        ("-7", -7),
+        (BIG, BIG),
+        (str(BIG), BIG),
+        (-(2**63), -(2**63)),
+    ],
+)
+def test_int64_reads_numbers_and_numeric_strings_exactly(value: object, expected: int) -> None:
+    assert int64(value, "x") == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        True,
+        False,
+        1.0,
+        9007199254740993.0,
+        "1e3",
+        "0x10",
+        "",
+        "12a",
+        None,
+        [1],
+        {"v": 1},
+        2**63,
+        str(2**63),
+        -(2**63) - 1,
+    ],
+)
+def test_int64_refuses_everything_else(value: object) -> None:
+    with pytest.raises(ResponseFormatError, match=r"file\.file_id"):
+        int64(value, "file.file_id")
+
+
+def test_format_errors_are_transport_errors() -> None:
+    assert issubclass(ResponseFormatError, TransportError)
+
+
+def test_clone_result_from_a_full_answer() -> None:
+    body = ok(
+        input_sensitive=False,
+        input_sensitive_type=0,
+        demo_audio="https://cdn.example/preview.mp3",
+        extra_info={"audio_length": 9120, "bitrate": None, "word_count": "21"},
+    )
+    result = parse_clone_result(body, voice_id="Narrator001", trace_id="t", attempts=2)
+    assert result.demo_audio == "https://cdn.example/preview.mp3"
+    assert result.extra_info == PreviewInfo(audio_length=9120, word_count=21)
+    assert (result.voice_id, result.trace_id, result.attempts, result.recovered) == (
+        "Narrator001",
+        "t",
+        2,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"input_sensitive": "no"}, "input_sensitive"),
+        ({"input_sensitive": 0}, "input_sensitive"),
+        ({"input_sensitive_type": "bad"}, "input_sensitive_type"),
+        ({"input_sensitive": {"type": 1.5}}, "input_sensitive_type"),
+        ({"demo_audio": 5}, "demo_audio"),
+        ({"extra_info": "none"}, "extra_info"),
+        ({"extra_info": {"audio_size": 1.5}}, "extra_info.audio_size"),
+    ],
+)
+def test_clone_result_refuses_unusable_values(body: dict[str, Any], where: str) -> None:
+    with pytest.raises(ResponseFormatError, match=where):
+        parse_clone_result(ok(**body), voice_id="Narrator001", trace_id=None, attempts=1)
+
+
+def test_clone_result_null_demo_audio() -> None:
+    result = parse_clone_result(
+        ok(demo_audio=None, input_sensitive=None), voice_id="V1234567", trace_id=None, attempts=1
+    )
+    assert result.demo_audio is None
+    assert result.input_sensitive is False
+    assert result.input_sensitive_type is SensitiveType.NORMAL
+
+
+def test_sensitive_types_are_the_documented_ones() -> None:
+    assert [(t.name, t.value) for t in SensitiveType] == [
+        ("NORMAL", 0),
+        ("SEVERE_VIOLATION", 1),
+        ("PORNOGRAPHIC", 2),
+        ("ADVERTISING", 3),
+        ("PROHIBITED", 4),
+        ("ABUSE", 5),
+        ("VIOLENCE_OR_TERRORISM", 6),
+        ("OTHER", 7),
+    ]
+
+
+def test_uploaded_file() -> None:
+    body = ok(
+        file={
+            "file_id": "311103389282466",
+            "bytes": 5896337,
+            "created_at": 1700469398,
+            "filename": "narrator.wav",
+            "purpose": "voice_clone",
+        }
+    )
+    assert parse_uploaded_file(body, trace_id="t") == UploadedFile(
+        311103389282466,
+        5896337,
+        dt.datetime(2023, 11, 20, 8, 36, 38, tzinfo=dt.timezone.utc),
+        "narrator.wav",
+        "voice_clone",
+        "t",
+    )
+
+
+@pytest.mark.parametrize(
+    ("file", "where"),
+    [
+        (None, "file is not an object"),
+        ([], "file is not an object"),
+        ({"bytes": 3}, "file_id is missing"),
+        ({"file_id": None}, "file_id is missing"),
+        ({"file_id": 1.5}, "file.file_id"),
+        ({"file_id": 1, "created_at": 2**62}, "created_at"),
+        ({"file_id": 1, "created_at": "yesterday"}, "created_at"),
+        ({"file_id": 1, "filename": 3}, "file.filename"),
+    ],
+)
+def test_uploaded_file_refuses_unusable_values(file: Any, where: str) -> None:
+    with pytest.raises(ResponseFormatError, match=where):
+        parse_uploaded_file(ok(file=file), trace_id=None)
+
+
+def test_voices_from_every_group_with_nulls() -> None:
+    body = ok(
+        system_voice=[{"voice_id": "Calm_Woman", "voice_name": "Calm", "description": None}],
+        voice_cloning=None,
+        voice_generation=[{"voice_id": "Gen1", "description": ["a", "b"], "created_time": "x"}],
+    )
+    assert parse_voices(body) == [
+        Voice("Calm_Woman", "system", None, (), "Calm"),
+        Voice("Gen1", "voice_generation", "x", ("a", "b"), None),
+    ]
+    assert parse_voices(ok()) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"voice_cloning": {"voice_id": "x"}}, "voice_cloning is not a list"),
+        ({"voice_cloning": ["Narrator001"]}, r"voice_cloning\[0\] is not an object"),
+        ({"system_voice": [{"voice_id": ""}]}, r"system_voice\[0\].voice_id is missing"),
+        ({"system_voice": [{"voice_id": 7}]}, r"system_voice\[0\].voice_id is not a string"),
+        ({"voice_generation": [{"voice_id": "G", "description": "d"}]}, "description"),
+        ({"voice_generation": [{"voice_id": "G", "description": [1]}]}, "description"),
+    ],
+)
+def test_voices_refuse_unusable_values(body: dict[str, Any], where: str) -> None:
+    with pytest.raises(ResponseFormatError, match=where):
+        parse_voices(ok(**body))
+
+
+# -- the same shapes, over the wire -------------------------------------------------
+
+
+async def test_upload_answer_shapes_over_the_wire(client: Client, emu: Emulator) -> None:
+    emu.inject(
+        respond(ok(file={"file_id": "18446744073709551615"})), endpoint="files/upload"
+    )  # 2**64 - 1: out of int64
+    with pytest.raises(ResponseFormatError, match="int64") as err:
+        await client.upload_file(make_wav(12.0))
+    assert err.value.trace_id == emu.requests[-1].trace_id
+    assert emu.stats.requests["files/upload"] == 1  # a parse failure after success is final
+
+
+async def test_null_voice_groups_over_the_wire(client: Client, emu: Emulator) -> None:
+    emu.inject(
+        respond(ok(system_voice=None, voice_cloning=None, voice_generation=None)),
+        endpoint="get_voice",
+    )
+    assert await client.list_voices("all") == []
+
+
+async def test_clone_answer_with_a_bad_extra_info_over_the_wire(
+    client: Client, emu: Emulator
+) -> None:
+    emu.inject(respond(ok(extra_info=[1, 2])))
+    with pytest.raises(ResponseFormatError, match="extra_info") as err:
+        await client.clone(file_id=1, voice_id="Narrator001")
+    assert err.value.trace_id == emu.requests[-1].trace_id
+    assert emu.stats.requests["voice_clone"] == 1
