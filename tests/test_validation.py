@@ -305,6 +305,7 @@ async def test_size_limit(client: Client, emu: Emulator, tmp_path: Path) -> None
         (lambda p: p, "is a directory"),
         (lambda p: (p / "empty.wav", (p / "empty.wav").touch())[0], "is empty"),
         (lambda p: 12, "must be a path"),
+        (lambda p: p / ("x" * 300 + ".wav"), "cannot read"),
         (
             lambda p: (p / "cut.wav", (p / "cut.wav").write_bytes(wav_header(12.0)[:30]))[0],
             "duration cannot be read",

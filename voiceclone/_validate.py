@@ -173,10 +173,11 @@ def check_audio(
         info = probe_bytes(bytes(source))
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.is_file():
-            problem = "is a directory" if path.is_dir() else "does not exist"
-            raise ValidationError(field, f"{os.fspath(path)!r} {problem}")
         try:
+            # is_file() itself raises for some paths (a name too long, for one).
+            if not path.is_file():
+                problem = "is a directory" if path.is_dir() else "does not exist"
+                raise ValidationError(field, f"{os.fspath(path)!r} {problem}")
             info = probe_file(path)
         except OSError as exc:
             raise ValidationError(
