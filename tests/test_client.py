@@ -558,3 +558,30 @@ async def test_unreadable_success_body_raises_format_error(client: Client, emu: 
         await client.list_voices("system")
     assert err.value.trace_id == emu.requests[-1].trace_id
     assert emu.stats.requests["get_voice"] == 1  # a parse failure after success is not retried
+
+
+async def test_an_expired_preview_link_is_not_an_authentication_error(
+    client: Client, tmp_path: Path
+) -> None:
+    # Preview hosts answer 403 for expired links; that says nothing about the API key.
+    from aiohttp import web
+
+    async def expired(_request: web.Request) -> web.Response:
+        return web.Response(status=403, text="expired")
+
+    app = web.Application()
+    app.router.add_get("/p.mp3", expired)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        with pytest.raises(APIError) as caught:
+            await client.download_demo(f"http://127.0.0.1:{port}/p.mp3", tmp_path / "p.mp3")
+    finally:
+        await runner.cleanup()
+    assert type(caught.value) is APIError
+    assert caught.value.status_code == 403
+    assert "base_url" not in str(caught.value)
+    assert not (tmp_path / "p.mp3").exists()

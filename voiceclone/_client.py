@@ -56,6 +56,8 @@ DEFAULT_BASE_URL: Final = "https://api.minimax.io/v1"
 #: Answers larger than this are not MiniMax JSON; stop reading instead of buffering them.
 MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 _MIME = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
+#: What logs and events call a preview download, whose URL is not under base_url.
+_PREVIEW_PATH: Final = "/<demo_audio>"
 _CLONE_FIELDS: Final = frozenset(a.name for a in attrs.fields(CloneRequest))
 
 logger = logging.getLogger("voiceclone")
@@ -313,10 +315,11 @@ class Client:
                 cls = ServerError
             elif http_status == 429:
                 cls = RateLimitError
+            elif path == _PREVIEW_PATH:
+                pass  # an expired or missing preview link says nothing about the key or base_url
             elif http_status in (401, 403):
                 cls = AuthenticationError
-            elif http_status == 404 and not path.startswith("/<"):
-                # Only API paths hang off base_url; a missing preview link is not its fault.
+            elif http_status == 404:
                 hint = ": check base_url (it must end with /v1)"
             err = cls(
                 f"HTTP {http_status} from {path}{hint}", status_code=http_status, trace_id=trace_id
@@ -501,7 +504,7 @@ class Client:
             raise ValidationError("demo_audio", "there is no preview: clone with text and model")
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValidationError("demo_audio", "must be an http(s) URL")
-        body, _ = await self._call("GET", "/<demo_audio>", url=url)
+        body, _ = await self._call("GET", _PREVIEW_PATH, url=url)
         target = Path(path)
         partial = target.with_name(target.name + ".part")
         partial.write_bytes(body)
