@@ -8,24 +8,32 @@ and lowers the pace for all of them.
 
 How it paces:
 
-* **No burst.** Requests leave one interval apart from the first one on
-  (MiniMax answers 2045 to sudden growth), reserved in order of arrival.
-* **Multiplicative decrease.** A rate-limit answer to a request sent since the
-  last cooldown multiplies the rate by ``DECREASE`` and closes the gate for a few
-  intervals; answers to requests sent before that cooldown are old news and
-  change nothing. Consecutive cooldowns with no success between them double, up
-  to a minute (MiniMax's window), for servers that count per whole minute.
-* **Additive increase.** Every success adds a little, so the rate creeps back up
-  by ``INCREASE`` of the last-known-good rate per second, never above the
-  configured ``requests_per_minute``.
+* **No burst.** Requests leave one interval apart, first come first served,
+  and an idle gate saves up no credit (MiniMax answers 2045 to sudden growth).
+  Only the task at the head of the queue sleeps; it re-reads the pace when it
+  wakes, so a rate change or a cooldown applies to requests already waiting.
+* **Decrease to what the server accepted.** A rate-limit answer means the
+  server's allowance is spent. Successes counted between two such moments are
+  what the server granted in that time, so the gate sets its rate just under
+  that measured rate (``BELOW``), cutting by at most half per answer; with no
+  measurement yet it halves. Answers to requests sent before the last cooldown
+  are old news and change nothing. Consecutive cooldowns with no success in
+  between double, up to a minute (MiniMax's window), for servers that count
+  per whole minute.
+* **Additive increase.** While tasks are waiting at the gate, every success adds
+  a little, so the rate creeps up by ``INCREASE`` of the last cut rate per
+  second, never above the configured ``requests_per_minute``, probing for a
+  limit that was raised or under-measured.
 * **Slow start.** Told no limit, the gate starts at MiniMax's documented 60 per
-  minute and doubles every second until the first rate-limit answer, then
-  settles into the sawtooth just under the server's limit.
+  minute and doubles every ``DOUBLING`` seconds while tasks queue at it, until
+  the first rate-limit answer. An idle gate does not grow, so a client that is
+  held back by its in-flight limit never builds up a rate it has not tried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 
 import attrs
@@ -34,17 +42,30 @@ from ._errors import TimeoutError
 
 __all__ = ["GateStats", "RateGate"]
 
-#: Rate kept after a rate-limit answer.
-DECREASE = 0.7
-#: Growth per second after a decrease, as a fraction of the rate before it.
+#: Fraction of the measured server rate the gate settles at after a rate-limit answer.
+BELOW = 0.95
+#: The cut when nothing has been measured yet (a fraction of the current rate).
+MIN_DECREASE = 0.5
+#: The cut near the limit, where the measured rate underestimates the server's.
+DECREASE = 0.85
+#: Sending this many times the measured rate means overshoot rather than a limit nearby.
+OVERSHOOT = 1.6
+#: Growth per second after a cut, as a fraction of the rate before it.
 INCREASE = 0.05
 #: The pace when the limit is unknown: MiniMax's documented default per account.
 START_PER_SECOND = 1.0
-#: The shortest and longest cooldowns, in seconds.
-MIN_COOLDOWN = 0.05
-MAX_COOLDOWN = 60.0
+#: Seconds per doubling of the rate during slow start.
+DOUBLING = 0.1
+#: Successes needed between two rate-limit answers to trust the rate measured from them.
+MIN_SAMPLES = 8
 #: How many intervals (at the lowered rate) the first cooldown of a run lasts.
-COOLDOWN_INTERVALS = 2.0
+COOLDOWN_INTERVALS = 0.5
+#: The shortest and longest cooldowns, in seconds.
+MIN_COOLDOWN = 0.02
+MAX_COOLDOWN = 60.0
+#: A head task woken this late (in intervals) keeps its schedule; later than that, the gate
+#: was idle and the schedule restarts from now, so no credit is saved up.
+LATE_WAKE = 0.25
 
 
 @attrs.frozen
@@ -54,6 +75,11 @@ class GateStats:
     requests_per_minute: float  #: the current pace
     rate_limited: int  #: rate-limit answers received
     cooldowns: int  #: times the gate closed
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class RateGate:
@@ -69,16 +95,26 @@ class RateGate:
         self._rate = self._ceiling or START_PER_SECOND
         self._slow_start = self._ceiling is None
         self._step = INCREASE * self._rate  # additive increase, per second
-        self._next = -math.inf  # loop time at which the next request may leave
+        self._last = -math.inf  # loop time the last request left
         self._closed_until = -math.inf
         self._cooldown = 0.0  # length of the last cooldown, 0 after a success
         self._generation = 0
         self._rate_limited = 0
         self._cooldowns = 0
+        self._accepted = 0  # successes so far
+        # (loop time, successes) at each cooldown: the server's allowance was spent then.
+        self._spent: collections.deque[tuple[float, int]] = collections.deque(maxlen=16)
+        # When the latest requests left: the rate actually sent, which may be below the pace.
+        self._sent: collections.deque[float] = collections.deque(maxlen=MIN_SAMPLES)
+        self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._head_alarm: asyncio.Future[None] | None = None
 
     @property
     def stats(self) -> GateStats:
         return GateStats(self._rate * 60.0, self._rate_limited, self._cooldowns)
+
+    def _start(self) -> float:
+        return max(self._last + 1.0 / self._rate, self._closed_until)
 
     async def acquire(self, deadline: float | None = None) -> int:
         """Wait for this request's turn; returns the generation to report back with.
@@ -87,50 +123,112 @@ class RateGate:
         loop time), so a call never sleeps past its budget.
         """
         loop = asyncio.get_running_loop()
-        while True:
-            now = loop.time()
-            start = max(now, self._next, self._closed_until)
-            if deadline is not None and start > deadline:
-                raise TimeoutError("the retry time budget ran out waiting for the rate gate")
-            interval = 1.0 / self._rate
-            self._next = start + interval
-            generation = self._generation
-            if start > now:
+        if not self._queue and self._start() <= loop.time():
+            self._last = loop.time()  # the common case when the gate is not the bottleneck
+            self._sent.append(self._last)
+            return self._generation
+        # Everyone queued ahead leaves one interval apart.
+        if deadline is not None and self._start() + len(self._queue) / self._rate > deadline:
+            raise _out_of_time()
+        turn: asyncio.Future[None] = loop.create_future()
+        self._queue.append(turn)
+        try:
+            if self._queue[0] is not turn:
+                await turn  # woken when this task reaches the head of the queue
+            while True:
+                now = loop.time()
+                start = self._start()
+                if start <= now:
+                    interval = 1.0 / self._rate
+                    self._last = start if now - start <= LATE_WAKE * interval else now
+                    self._sent.append(now)
+                    return self._generation
+                if deadline is not None and start > deadline:
+                    raise _out_of_time()
+                # Sleep until the turn, or until the pace changes (see _poke).
+                alarm: asyncio.Future[None] = loop.create_future()
+                self._head_alarm = alarm
+                timer = loop.call_at(start, _wake, alarm)
                 try:
-                    await asyncio.sleep(start - now)
-                except asyncio.CancelledError:
-                    if self._next == start + interval:  # nobody queued behind: give it back
-                        self._next = start
-                    raise
-            if generation == self._generation:
-                return generation
-            # A cooldown began while this task slept: its turn is void, queue again.
+                    await alarm
+                finally:
+                    timer.cancel()
+                    self._head_alarm = None
+        finally:
+            head = self._queue[0] is turn
+            if head:
+                self._queue.popleft()
+            else:
+                self._queue.remove(turn)
+            if head and self._queue:
+                _wake(self._queue[0])
+
+    def _poke(self) -> None:
+        """Make the sleeping head re-read the pace."""
+        if self._head_alarm is not None:
+            _wake(self._head_alarm)
 
     def on_success(self) -> None:
         """A paced request was accepted: creep the rate back up."""
         self._cooldown = 0.0
+        self._accepted += 1
+        if self._rate > 2.0 * self._send_rate():
+            # The gate is not what holds requests back (the in-flight limit or the caller
+            # is): a pace never tried teaches nothing, so do not raise it further.
+            return
         interval = 1.0 / self._rate
         if self._slow_start:
-            self._rate *= 2.0**interval  # doubles per second of successes
+            self._rate *= min(2.0 ** (interval / DOUBLING), 2.0)
         else:
             self._rate += self._step * interval
         if self._ceiling is not None:
             self._rate = min(self._rate, self._ceiling)
+        self._poke()
 
     def on_rate_limited(self, generation: int) -> None:
         """A paced request sent in ``generation`` was refused for its rate."""
         self._rate_limited += 1
         if generation != self._generation:
             return  # sent before the current cooldown began: already acted on
-        loop = asyncio.get_running_loop()
+        now = asyncio.get_running_loop().time()
         self._generation += 1
         self._cooldowns += 1
         self._slow_start = False
         self._step = INCREASE * self._rate
-        self._rate = max(self._rate * DECREASE, 1.0 / MAX_COOLDOWN)
+        sending = min(self._rate, self._send_rate())
+        measured = self._measured(now)
+        if measured is None:
+            target = sending * MIN_DECREASE
+        elif sending > OVERSHOOT * measured:
+            # Far above what the server granted (slow start overshot, or the limit
+            # dropped): the server was refusing all along, so what it granted is its rate.
+            target = max(measured * BELOW, sending * MIN_DECREASE**2)
+        else:
+            # Near the limit. What the server granted is a lower bound on its rate (it
+            # lost the refills of a full bucket while the gate ran below it): cut gently.
+            target = min(max(measured * BELOW, sending * DECREASE), sending * BELOW)
+        self._rate = max(target, 1.0 / MAX_COOLDOWN)
+        self._spent.append((now, self._accepted))
         if self._cooldown:
             self._cooldown = min(self._cooldown * 2.0, MAX_COOLDOWN)
         else:
             self._cooldown = min(max(COOLDOWN_INTERVALS / self._rate, MIN_COOLDOWN), MAX_COOLDOWN)
-        self._closed_until = loop.time() + self._cooldown
-        self._next = self._closed_until
+        self._closed_until = now + self._cooldown
+        self._poke()
+
+    def _send_rate(self) -> float:
+        """Requests per second over the latest few that left (infinite if unknown)."""
+        if len(self._sent) < 2 or self._sent[-1] <= self._sent[0]:
+            return math.inf
+        return (len(self._sent) - 1) / (self._sent[-1] - self._sent[0])
+
+    def _measured(self, now: float) -> float | None:
+        """Successes per second since the latest cooldown with enough successes after it."""
+        for when, accepted in reversed(self._spent):
+            if self._accepted - accepted >= MIN_SAMPLES and now > when:
+                return (self._accepted - accepted) / (now - when)
+        return None
+
+
+def _out_of_time() -> TimeoutError:
+    return TimeoutError("the retry time budget ran out waiting for the rate gate")
