@@ -3,16 +3,26 @@
 The input is pulled only as fast as calls finish, so a generator of a million
 requests is never more than ``max_in_flight`` tasks in memory. A failed item is
 an outcome carrying its error; only a bug (or the caller's own iterator
-raising) ends a batch early. Leaving the loop cancels the calls in progress and
-waits for them, so no task outlives the batch.
+raising) ends a batch early. Cancelling the consumer, or leaving the loop inside
+``contextlib.aclosing``, cancels the calls in progress and waits for them, so no
+task outlives the batch. (A bare ``break`` leaves that to the garbage collector,
+as with any async generator.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+)
+from typing import TYPE_CHECKING, Final, TypeVar, cast
 
 from ._errors import ValidationError, VoiceCloneError
 from ._journal import Journal, JournalState
@@ -27,13 +37,30 @@ __all__ = ["check_jobs", "clone_all", "clone_jobs", "clone_many"]
 _Item = TypeVar("_Item")
 
 
-async def _iterate(items: Iterable[_Item] | AsyncIterable[_Item]) -> AsyncIterator[_Item]:
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
+_DONE: Final = object()
+
+
+def _puller(items: Iterable[_Item] | AsyncIterable[_Item]) -> Callable[[], Awaitable[_Item]]:
+    """One item per call, raising StopAsyncIteration at the end; safe for concurrent callers."""
+    if not isinstance(items, AsyncIterable):
+        iterator = iter(items)
+
+        async def pull_sync() -> _Item:
+            try:
+                return next(iterator)
+            except StopIteration:
+                raise StopAsyncIteration from None
+
+        return pull_sync
+    aiterator = aiter(items)
+    # An async generator refuses a second __anext__ while one is running.
+    lock = asyncio.Lock()
+
+    async def pull_async() -> _Item:
+        async with lock:
+            return await anext(aiterator)
+
+    return pull_async
 
 
 def _limit(client: Client, max_in_flight: int | None) -> int:
@@ -44,34 +71,58 @@ def _limit(client: Client, max_in_flight: int | None) -> int:
 
 
 async def _fan_out(
-    items: AsyncIterator[_Item],
+    items: Iterable[_Item] | AsyncIterable[_Item],
     limit: int,
     run: Callable[[int, _Item], Awaitable[CloneOutcome]],
-) -> AsyncIterator[CloneOutcome]:
-    """Run ``run`` over ``items`` with at most ``limit`` in progress; yield as each ends."""
-    pending: set[asyncio.Task[CloneOutcome]] = set()
+) -> AsyncGenerator[CloneOutcome, None]:
+    """Run ``run`` over ``items`` with at most ``limit`` in progress; yield as each ends.
+
+    ``limit`` workers pull from one shared iterator, rather than a task per item:
+    the bookkeeping of a task and an ``asyncio.wait`` per item cost more than the
+    request itself on a fast server. A worker takes a ticket before pulling and
+    the ticket comes back only when the caller has taken the outcome, so items in
+    progress plus outcomes not yet consumed never exceed ``limit``.
+    """
+    pull = _puller(items)
+    tickets = asyncio.Semaphore(limit)
+    finished: asyncio.Queue[object] = asyncio.Queue()
     index = 0
     exhausted = False
-    try:
-        while True:
-            while not exhausted and len(pending) < limit:
+
+    async def worker() -> None:
+        nonlocal index, exhausted
+        try:
+            while not exhausted:
+                await tickets.acquire()
                 try:
-                    item = await items.__anext__()
+                    item = await pull()
                 except StopAsyncIteration:
                     exhausted = True
-                    break
-                pending.add(asyncio.ensure_future(run(index, item)))
-                index += 1
-            if not pending:
-                return
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in sorted(done, key=id):
-                yield task.result()
+                    tickets.release()
+                    return
+                position, index = index, index + 1
+                finished.put_nowait(await run(position, item))
+        except Exception as exc:  # a bug, or the caller's iterator raising: ends the batch
+            finished.put_nowait(exc)
+        finally:
+            finished.put_nowait(_DONE)
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(limit)]
+    running = limit
+    try:
+        while running:
+            got = await finished.get()
+            if got is _DONE:
+                running -= 1
+            elif isinstance(got, Exception):
+                raise got
+            else:
+                tickets.release()
+                yield cast(CloneOutcome, got)
     finally:
-        for task in pending:
+        for task in workers:
             task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*workers, return_exceptions=True)
 
 
 async def clone_many(
@@ -92,8 +143,11 @@ async def clone_many(
         except VoiceCloneError as exc:
             return CloneOutcome(index, request, error=exc)
 
-    async for outcome in _fan_out(_iterate(requests), limit, run):
-        yield outcome
+    # Closed explicitly: an abandoned outer generator would leave the inner one's calls
+    # running until garbage collection.
+    async with contextlib.aclosing(_fan_out(requests, limit, run)) as outcomes:
+        async for outcome in outcomes:
+            yield outcome
 
 
 async def clone_all(
@@ -163,7 +217,10 @@ async def clone_jobs(
     limit = _limit(client, max_in_flight)
     # Every job's files are checked before the first upload, so a bad row at the
     # end of a long batch is reported now rather than after hours of cloning.
-    all_jobs = [job async for job in _iterate(jobs)]
+    if isinstance(jobs, AsyncIterable):
+        all_jobs: list[object] = [job async for job in jobs]
+    else:
+        all_jobs = list(jobs)
     problems = check_jobs(all_jobs)
     if problems:
         listed = "; ".join(str(p) for p in problems[:20])
@@ -174,7 +231,7 @@ async def clone_jobs(
     book = Journal(journal) if journal is not None else None
     state = book.load() if book is not None else JournalState()
     todo: list[tuple[int, CloneJob]] = []
-    for index, job in enumerate(all_jobs):
+    for index, job in enumerate(cast("list[CloneJob]", all_jobs)):  # all checked above
         if job.voice_id in state.done:
             yield CloneOutcome(index, job, result=state.done[job.voice_id], resumed=True)
         else:
@@ -186,8 +243,9 @@ async def clone_jobs(
         async def run(position: int, item: tuple[int, CloneJob]) -> CloneOutcome:
             return await _run_job(client, item[0], item[1], book, state)
 
-        async for outcome in _fan_out(_iterate(todo), limit, run):
-            yield outcome
+        async with contextlib.aclosing(_fan_out(todo, limit, run)) as outcomes:
+            async for outcome in outcomes:
+                yield outcome
     finally:
         if book is not None:
             book.close()
