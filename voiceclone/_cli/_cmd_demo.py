@@ -1,0 +1,188 @@
+"""``voiceclone demo``: the SDK's main job, end to end, on the built-in emulator.
+
+No API key and no network: sample voices are generated as WAV files, the
+emulator runs in this process with a realistic rate limit (scaled so the demo
+takes seconds) and a little fault injection, and the voices are batch-cloned
+through the public SDK exactly as against MiniMax.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+
+from voiceclone import Client, RetryPolicy, ValidationError, VoiceCloneError
+from voiceclone._batch import check_jobs
+from voiceclone._cli._cmd_batch import FULL_TABLE_ROWS
+from voiceclone._cli._demo_inputs import DemoInput, write_inputs
+from voiceclone._cli._exit import FAILED, OK
+from voiceclone._cli._progress import BatchProgress
+from voiceclone._cli._render import ResultRow, failure_reasons, results_table, row_from_outcome
+from voiceclone._cli._ui import Ui
+from voiceclone.emulator import Emulator, Fault, Faults
+
+__all__ = ["demo"]
+
+#: Retries as in production, with waits scaled down like the rate limit.
+DEMO_RETRY = RetryPolicy(attempts=6, timeout=60.0, wait_initial=0.25, wait_max=2.0, wait_jitter=0.2)
+#: Random faults on clone requests: gateway errors, connections dropped before an
+#: answer, and rate-limit answers beyond the real limiter's.
+DEMO_FAULTS = Faults(
+    http_5xx=0.04, drop_before=0.02, rate_limit=0.02, seed=5, endpoints=("voice_clone",)
+)
+#: Seconds the emulator takes to answer each request.
+DEMO_LATENCY = 0.08
+
+
+def _refusal(item: DemoInput) -> ValidationError | None:
+    """The first problem of one job, checked alone so that the others still run."""
+    problems = check_jobs([item.job])
+    if not problems:
+        return None
+    first = problems[0]
+    return ValidationError(first.field.partition(".")[2] or first.field, first.problem)
+
+
+def _intro(ui: Ui, inputs: Sequence[DemoInput], folder: Path, emu: Emulator) -> None:
+    bad = sum(1 for item in inputs if item.note)
+    ui.out.print(
+        f"[bold]voiceclone demo[/]: {len(inputs) - bad} sample voices (10-14 s WAV, 85-255 Hz) "
+        f"and {bad} deliberately bad inputs in {escape(str(folder))}"
+    )
+    ui.out.print(
+        f"emulator at {emu.base_url}: {emu.rpm:g} clones/min (burst {emu.burst}), "
+        f"{DEMO_LATENCY * 1000:.0f} ms per answer, random 5xx / dropped connections / "
+        "rate-limit answers, and two clone answers lost after the voice was created"
+    )
+
+
+def _summary(
+    ui: Ui,
+    rows: Sequence[ResultRow],
+    inputs: Sequence[DemoInput],
+    progress: BatchProgress,
+    emu: Emulator,
+    sent: int,
+) -> None:
+    done = [row for row in rows if row.result is not None]
+    recovered = sum(1 for row in done if row.result is not None and row.result.recovered)
+    flagged = sum(1 for row in done if row.result is not None and row.result.input_sensitive)
+    reasons = failure_reasons(rows)
+    failed = ", ".join(f"{n} {escape(reason)}" for reason, n in reasons.most_common()) or "none"
+    deliberate = sum(1 for item in inputs if item.expect in ("refused", "failed"))
+    http_5xx = sum(n for status, n in emu.stats.http_statuses.items() if status >= 500)
+    rpm = emu.rpm or 0.0
+    ideal = sent * 60.0 / rpm if rpm else 0.0
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row(
+        "cloned",
+        f"[green]{len(done)}[/] of {len(rows)} voices "
+        f"({recovered} recovered after a lost answer, {flagged} flagged sensitive)",
+    )
+    grid.add_row(
+        "failed",
+        f"{sum(reasons.values())}: {failed}"
+        + (" [dim](all deliberate)[/]" if sum(reasons.values()) == deliberate else ""),
+    )
+    grid.add_row(
+        "server",
+        f"{progress.rate_limited} rate-limit answers, {http_5xx} HTTP 5xx, "
+        f"{emu.stats.dropped} dropped connections; {progress.retries} retries",
+    )
+    grid.add_row(
+        "time",
+        f"{progress.elapsed:.1f} s for {sent} voices sent; the ideal at {rpm:g}/min is "
+        f"{ideal:.1f} s ({ideal / progress.elapsed:.0%} of the limit used)",
+    )
+    ui.out.print()
+    ui.out.print(grid)
+
+
+async def _preview_note(ui: Ui, client: Client, rows: Sequence[ResultRow], folder: Path) -> None:
+    first = next((r for r in rows if r.result is not None and r.result.demo_audio), None)
+    if first is None or first.result is None:
+        return
+    try:
+        path = await client.download_demo(first.result, folder / "preview.wav")
+    except VoiceCloneError as exc:
+        ui.error(f"preview download failed: {exc}")
+        return
+    ui.out.print(
+        f"[bold]preview[/]  downloaded {escape(first.voice_id)}'s preview: "
+        f"{path.stat().st_size / 1024:.0f} KiB WAV (links work while the emulator runs)"
+    )
+
+
+def _unexpected(rows: Sequence[ResultRow], inputs: Sequence[DemoInput]) -> list[str]:
+    expected = {item.job.voice_id: item.expect for item in inputs}
+    wrong = []
+    for row in rows:
+        want = expected[row.voice_id]
+        ok_wanted = want in ("cloned", "flagged")
+        if row.ok != ok_wanted or (row.refused and want != "refused"):
+            wrong.append(row.voice_id)
+    return wrong
+
+
+async def demo(args: argparse.Namespace, ui: Ui) -> int:
+    """Run ``voiceclone demo``."""
+    key = f"demo-{secrets.token_hex(8)}"
+    with tempfile.TemporaryDirectory(prefix="voiceclone-demo-") as tmp:
+        folder = Path(tmp)
+        inputs = write_inputs(folder, args.voices)
+        notes = {item.job.voice_id: item.note for item in inputs}
+        refused = {item.job.voice_id: _refusal(item) for item in inputs}
+        burst = max(2, args.rpm // 40)
+        async with Emulator(
+            key, rpm=args.rpm, burst=burst, faults=DEMO_FAULTS, latency=DEMO_LATENCY
+        ) as emu:
+            emu.inject(Fault.drop_after(), endpoint="voice_clone", times=2)
+            emu.inject(Fault.http(502), endpoint="files/upload")
+            _intro(ui, inputs, folder, emu)
+            rows: dict[str, ResultRow] = {}
+            for voice_id, error in refused.items():
+                if error is not None:
+                    rows[voice_id] = ResultRow(
+                        voice_id, error=error, refused=True, note=notes[voice_id]
+                    )
+            jobs = [item.job for item in inputs if refused[item.job.voice_id] is None]
+            if rows and not ui.quiet:
+                ui.out.print(
+                    f"{len(rows)} inputs refused before sending ({', '.join(rows)}); "
+                    f"cloning the other {len(jobs)}"
+                )
+            progress = BatchProgress(ui, total=len(jobs))
+            async with Client(
+                api_key=key,
+                base_url=emu.base_url,
+                max_in_flight=8,
+                requests_per_minute=args.rpm,
+                retry=DEMO_RETRY,
+                on_retry=progress.on_retry,
+                on_response=progress.on_response,
+            ) as client:
+                with progress:
+                    async for outcome in client.clone_jobs(jobs):
+                        progress.record(outcome)
+                        voice_id = outcome.request.voice_id
+                        rows[voice_id] = row_from_outcome(outcome, note=notes[voice_id])
+                ordered = [rows[item.job.voice_id] for item in inputs]
+                shown = ordered if len(ordered) <= FULL_TABLE_ROWS else []
+                ui.out.print()
+                if shown:
+                    ui.out.print(results_table(shown, title="[bold]Results[/]"))
+                _summary(ui, ordered, inputs, progress, emu, len(jobs))
+                await _preview_note(ui, client, ordered, folder)
+    wrong = _unexpected(ordered, inputs)
+    if wrong:
+        ui.error(f"unexpected results for {', '.join(wrong)}")
+        return FAILED
+    return OK

@@ -1,0 +1,129 @@
+"""``voiceclone voices``: list cloned voices (with their expiry, from batch journals), or
+``voiceclone voices delete ID``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from voiceclone import VoiceCloneError
+from voiceclone._cli._connect import make_client
+from voiceclone._cli._exit import FAILED, OK, UsageError
+from voiceclone._cli._ui import Ui
+
+__all__ = ["journal_voices", "voices"]
+
+#: MiniMax deletes a cloned voice that is not used for speech within this time.
+TTL: Final = dt.timedelta(days=7)
+
+
+@attrs.frozen
+class _Listed:
+    voice_id: str
+    created: str | None
+    active: bool
+    expires_at: dt.datetime | None = None
+
+
+def journal_voices(paths: Iterable[str]) -> dict[str, dt.datetime]:
+    """Voices that batch journals record as cloned, with when each was cloned.
+
+    Raises:
+        UsageError: a journal cannot be read.
+    """
+    found: dict[str, dt.datetime] = {}
+    for name in paths:
+        try:
+            lines = Path(name).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not a text file"
+            raise UsageError(f"--journal {name}: {reason}") from None
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                if entry.get("event") == "ok":
+                    found[str(entry["voice_id"])] = dt.datetime.fromisoformat(entry["created_at"])
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # a torn last line of a killed batch
+    return found
+
+
+def _merge(api: Iterable[Any], journal: dict[str, dt.datetime]) -> list[_Listed]:
+    rows = [_Listed(v.voice_id, v.created_time, True) for v in api]
+    listed = {row.voice_id for row in rows}
+    for voice_id, created in sorted(journal.items(), key=lambda item: item[1]):
+        if voice_id not in listed:
+            rows.append(_Listed(voice_id, f"{created:%Y-%m-%d}", False, created + TTL))
+    return rows
+
+
+def _as_json(row: _Listed) -> dict[str, Any]:
+    return {
+        "voice_id": row.voice_id,
+        "created": row.created,
+        "active": row.active,
+        "expires_at": row.expires_at.isoformat(timespec="seconds") if row.expires_at else None,
+    }
+
+
+def _table(rows: list[_Listed]) -> Table:
+    now = dt.datetime.now(dt.timezone.utc)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("voice id", no_wrap=True)
+    table.add_column("created")
+    table.add_column("state")
+    table.add_column("expires")
+    for row in rows:
+        if row.active:
+            state, expires = "[green]in use[/]", "[dim]never (used for speech)[/]"
+        elif row.expires_at is not None and row.expires_at <= now:
+            state, expires = "[red]expired?[/]", f"{row.expires_at:%Y-%m-%d %H:%M} UTC"
+        else:
+            assert row.expires_at is not None
+            days = (row.expires_at - now).total_seconds() / 86400
+            state = "[yellow]not used yet[/]"
+            expires = f"{row.expires_at:%Y-%m-%d %H:%M} UTC ({days:.1f} days left)"
+        table.add_row(escape(row.voice_id), row.created or "", state, expires)
+    return table
+
+
+async def voices(args: argparse.Namespace, ui: Ui) -> int:
+    """Run ``voiceclone voices`` and ``voiceclone voices delete``."""
+    if args.action == "delete":
+        async with make_client(args) as client:
+            try:
+                await client.delete_voice(args.voice_id)
+            except VoiceCloneError as exc:
+                ui.error(f"{args.voice_id} was not deleted: {exc}")
+                return FAILED
+        ui.out.print(f"deleted {escape(args.voice_id)}")
+        return OK
+    journal = journal_voices(args.journal)
+    async with make_client(args) as client:
+        try:
+            listed = await client.list_voices()
+        except VoiceCloneError as exc:
+            ui.error(f"cannot list voices: {exc}")
+            return FAILED
+    rows = _merge(listed, journal)
+    if args.json:
+        print(json.dumps([_as_json(row) for row in rows]))
+        return OK
+    if rows:
+        ui.out.print(_table(rows))
+    ui.note(
+        f"[dim]{sum(r.active for r in rows)} voices in use, "
+        f"{sum(not r.active for r in rows)} from journals not used yet. "
+        "New clones are listed by the API only after their first speech synthesis; "
+        "unused ones are deleted after 7 days.[/]"
+    )
+    return OK

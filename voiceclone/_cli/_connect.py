@@ -1,0 +1,41 @@
+"""The API key and the client, configured from the command line and the environment."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from voiceclone import Client
+from voiceclone._cli._exit import UsageError
+
+__all__ = ["make_client", "read_api_key"]
+
+
+def read_api_key(args: argparse.Namespace) -> str | None:
+    """The key from ``--api-key-file``, or ``None`` to let the client read ``MINIMAX_API_KEY``."""
+    path = getattr(args, "api_key_file", None)
+    if path is None:
+        return None
+    try:
+        key = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UsageError(f"--api-key-file {path}: {exc.strerror or 'cannot be read'}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--api-key-file {path}: not a text file") from None
+    if not key:
+        raise UsageError(f"--api-key-file {path}: the file is empty")
+    return key
+
+
+def make_client(args: argparse.Namespace, **options: Any) -> Client:
+    """A `Client` for the real API (or whatever ``--base-url`` points at).
+
+    Raises:
+        voiceclone.ConfigurationError: no key, or a malformed base URL.
+    """
+    key = read_api_key(args)
+    if key is None and not os.environ.get("MINIMAX_API_KEY", "").strip():
+        raise UsageError("no API key: set MINIMAX_API_KEY or pass --api-key-file PATH")
+    return Client(api_key=key, base_url=getattr(args, "base_url", None), **options)

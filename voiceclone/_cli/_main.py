@@ -1,0 +1,259 @@
+"""Argument parsing and dispatch. Imports nothing beyond the standard library until a
+subcommand runs, so ``--help``, ``--version`` and ``emulator`` work without rich."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from collections.abc import Sequence
+from typing import Final
+
+from voiceclone import __version__
+from voiceclone._cli._exit import USAGE
+
+__all__ = ["build_parser", "run"]
+
+_MODELS: Final = (
+    "speech-2.8-hd",
+    "speech-2.8-turbo",
+    "speech-2.6-hd",
+    "speech-2.6-turbo",
+    "speech-02-hd",
+    "speech-02-turbo",
+    "speech-01-hd",
+    "speech-01-turbo",
+)
+DEFAULT_MODEL: Final = _MODELS[0]
+
+_EPILOG = """\
+environment:
+  MINIMAX_API_KEY   the API key (or use --api-key-file); never printed or written anywhere
+  MINIMAX_BASE_URL  the API's base URL, up to and including /v1 (default: global region)
+  NO_COLOR          set to switch colours off
+
+exit status: 0 all voices done, 1 some failed, 2 usage or input error (nothing sent),
+130 interrupted (a batch re-run with the same journal resumes)
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def rpm_value(text: str) -> float | None:
+    """``--rpm``: a positive number, or ``0`` / ``auto`` to discover the limit."""
+    if text.strip().lower() in ("auto", "0"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, 0 or 'auto', got {text!r}")
+    return value
+
+
+def _accuracy(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # The same options are accepted before and after the subcommand. On the
+    # subcommands their defaults are suppressed so they never overwrite a value
+    # given before the subcommand.
+    default = None if top else argparse.SUPPRESS
+    group = parser.add_argument_group("connection and output")
+    group.add_argument(
+        "--base-url",
+        default=default,
+        metavar="URL",
+        help="API base URL up to /v1 (default: $MINIMAX_BASE_URL or the global region)",
+    )
+    group.add_argument(
+        "--api-key-file",
+        default=default,
+        metavar="PATH",
+        help="read the API key from this file instead of $MINIMAX_API_KEY",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="no progress bar or notes; results and errors only",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="log requests, retries and waits to stderr",
+    )
+
+
+def _clone_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "audio", metavar="AUDIO", help="voice sample: wav, mp3 or m4a, 10 s to 5 min"
+    )
+    parser.add_argument("--voice-id", required=True, metavar="ID", help="id of the new voice")
+    prompt = parser.add_argument_group("clone prompt (optional, both together)")
+    prompt.add_argument("--prompt-audio", metavar="PATH", help="a short example clip, under 8 s")
+    prompt.add_argument(
+        "--prompt-text", metavar="TEXT", help="its transcript, ending in punctuation"
+    )
+    preview = parser.add_argument_group("preview and options")
+    preview.add_argument("--text", metavar="TEXT", help="preview text to read in the new voice")
+    preview.add_argument(
+        "--model",
+        choices=_MODELS,
+        metavar="MODEL",
+        help=f"model of the preview (default with --text: {DEFAULT_MODEL})",
+    )
+    preview.add_argument("--language-boost", metavar="LANG", help="e.g. auto, English, Chinese")
+    preview.add_argument(
+        "--text-validation", metavar="TEXT", help="expected transcript of the sample"
+    )
+    preview.add_argument(
+        "--accuracy", type=_accuracy, metavar="X", help="0 to 1, with --text-validation"
+    )
+    for flag, help_text in (
+        ("--noise-reduction", "reduce noise in the sample"),
+        ("--volume-normalization", "normalise the sample's volume"),
+        ("--watermark", "mark the end of the preview audio (AIGC watermark)"),
+    ):
+        preview.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument(
+        "--download-demo", metavar="PATH", help="save the preview audio here (needs --text)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the ``voiceclone`` command."""
+    parser = argparse.ArgumentParser(
+        prog="voiceclone",
+        description="Clone voices with MiniMax: one at a time, or batches with resume.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"voiceclone {__version__}")
+    _global_options(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    def command(name: str, help_text: str, **kwargs: object) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, **kwargs)  # type: ignore[arg-type]
+        _global_options(sub, top=False)
+        return sub
+
+    demo = command(
+        "demo", "batch-clone sample voices on the built-in emulator: no API key, no network"
+    )
+    demo.add_argument(
+        "--voices", type=_positive_int, default=24, metavar="N", help="good sample voices"
+    )
+    demo.add_argument(
+        "--rpm",
+        type=_positive_int,
+        default=120,
+        metavar="N",
+        help="the emulator's clone limit per minute (the client is told it too)",
+    )
+
+    clone = command("clone", "upload one sample and clone a voice from it")
+    _clone_options(clone)
+    clone.add_argument(
+        "--rpm", type=rpm_value, default=60.0, metavar="N", help="clone requests per minute"
+    )
+
+    batch = command(
+        "batch",
+        "clone every voice of a CSV or JSONL manifest, resumably",
+        epilog="manifest columns: voice_id, audio (relative to the manifest), prompt_audio, "
+        "prompt_text, text, model, language_boost, text_validation, accuracy, "
+        "noise_reduction, volume_normalization, watermark",
+    )
+    batch.add_argument("manifest", metavar="MANIFEST", help="a .csv (with header) or .jsonl file")
+    batch.add_argument(
+        "--dry-run", action="store_true", help="check every row and file; send nothing"
+    )
+    where = batch.add_mutually_exclusive_group()
+    where.add_argument(
+        "--journal",
+        metavar="PATH",
+        help="resume journal (default: MANIFEST.journal.jsonl beside the manifest)",
+    )
+    where.add_argument("--no-journal", action="store_true", help="do not keep a journal")
+    batch.add_argument("--out", metavar="PATH", help="write one JSON line per voice here")
+    batch.add_argument(
+        "--max-in-flight", type=_positive_int, default=8, metavar="N", help="requests at once"
+    )
+    batch.add_argument(
+        "--rpm",
+        type=rpm_value,
+        default=60.0,
+        metavar="N",
+        help="clone requests per minute, or 0/auto to discover the limit (default: 60)",
+    )
+
+    voices = command("voices", "list cloned voices, or delete one")
+    voices.add_argument(
+        "--journal",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a batch journal: shows when its voices expire (repeatable)",
+    )
+    voices.add_argument("--json", action="store_true", help="print a JSON array on stdout")
+    actions = voices.add_subparsers(dest="action", metavar="ACTION")
+    delete = actions.add_parser(
+        "delete", help="delete a cloned voice", description="delete a cloned voice"
+    )
+    delete.add_argument("voice_id", metavar="ID")
+    _global_options(delete, top=False)
+
+    commands.add_parser(
+        "emulator",
+        help="run the MiniMax emulator (see 'voiceclone emulator --help')",
+        add_help=False,
+    )
+    return parser
+
+
+def _has_rich() -> bool:
+    return importlib.util.find_spec("rich") is not None
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the subcommand; return the exit status."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "emulator":
+        from voiceclone.emulator import main as emulator_main
+
+        return emulator_main(extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if not _has_rich():
+        print(
+            "voiceclone: the command needs rich for its progress bars and tables.\n"
+            "Install it with:  pip install 'voiceclone[cli]'",
+            file=sys.stderr,
+        )
+        return USAGE
+    from voiceclone._cli._dispatch import dispatch
+
+    return dispatch(args)

@@ -1,0 +1,213 @@
+"""How results look: the results table, a voice's JSON record, failure reasons."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from voiceclone import (
+    CloneOutcome,
+    CloneResult,
+    SensitiveType,
+    ValidationError,
+    VoiceCloneError,
+)
+
+__all__ = [
+    "ResultRow",
+    "error_label",
+    "failure_reasons",
+    "record",
+    "results_table",
+    "row_from_outcome",
+    "sensitivity_label",
+    "short_link",
+]
+
+_STATUS_STYLE = {
+    "cloned": "green",
+    "recovered": "green",
+    "resumed": "green",
+    "failed": "bold red",
+    "refused": "red",
+}
+
+
+@attrs.frozen
+class ResultRow:
+    """One voice of a results table.
+
+    Attributes:
+        voice_id: the voice.
+        result: set when the voice exists.
+        error: set when it does not.
+        resumed: finished by an earlier run (read back from the journal).
+        refused: its input was rejected before anything was sent.
+        line: its manifest line, for batches.
+        note: a remark shown in its own column (the demo labels its deliberate failures).
+    """
+
+    voice_id: str
+    result: CloneResult | None = None
+    error: VoiceCloneError | None = None
+    resumed: bool = False
+    refused: bool = False
+    line: int | None = None
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+    @property
+    def status(self) -> str:
+        if self.result is not None:
+            if self.resumed:
+                return "resumed"
+            return "recovered" if self.result.recovered else "cloned"
+        return "refused" if self.refused else "failed"
+
+
+def row_from_outcome(
+    outcome: CloneOutcome, *, line: int | None = None, note: str | None = None
+) -> ResultRow:
+    return ResultRow(
+        outcome.request.voice_id,
+        result=outcome.result,
+        error=outcome.error,
+        resumed=outcome.resumed,
+        refused=isinstance(outcome.error, ValidationError),
+        line=line,
+        note=note,
+    )
+
+
+def sensitivity_label(result: CloneResult | None) -> str:
+    if result is None:
+        return ""
+    if not result.input_sensitive:
+        return "normal"
+    kind = result.input_sensitive_type
+    return kind.name.lower().replace("_", " ") if kind != SensitiveType.NORMAL else "flagged"
+
+
+def error_label(error: VoiceCloneError | None) -> str:
+    """A one-line description of a failure: its kind, code and message."""
+    if error is None:
+        return ""
+    if isinstance(error, ValidationError):
+        return f"{error.field}: {error.problem}"
+    if error.status_code is not None and error.status_msg:
+        return f"{type(error).__name__} {error.status_code}: {error.status_msg}"
+    return f"{type(error).__name__}: {error.message}"
+
+
+def failure_reasons(rows: Iterable[ResultRow]) -> Counter[str]:
+    """Failures grouped by reason, e.g. ``SensitiveContentError 1026``."""
+    reasons: Counter[str] = Counter()
+    for row in rows:
+        if row.error is None:
+            continue
+        if row.refused:
+            reasons["refused before sending (invalid input)"] += 1
+        elif row.error.status_code is not None:
+            reasons[f"{type(row.error).__name__} {row.error.status_code}"] += 1
+        else:
+            reasons[type(row.error).__name__] += 1
+    return reasons
+
+
+def short_link(url: str | None) -> Text:
+    """A preview URL shown by its file name, clickable where terminals allow.
+
+    Whole URLs do not fit beside the other columns; ``--json`` and ``--out``
+    carry them in full.
+    """
+    if not url:
+        return Text("")
+    name = urlsplit(url).path.rsplit("/", 1)[-1] or url
+    if len(name) > 14:
+        stem, dot, ext = name.rpartition(".")
+        name = f"{stem[:6]}…{dot}{ext}" if dot and len(ext) <= 4 else f"{name[:13]}…"
+    return Text(name, style=f"link {url}")
+
+
+def results_table(rows: Sequence[ResultRow], *, title: str | None = None) -> Table:
+    """The results table: voice id, status, attempts, sensitivity, preview link, error.
+
+    A row's note, if any, is shown under its error.
+    """
+    lines = any(row.line is not None for row in rows)
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    if lines:
+        table.add_column("line", justify="right", style="dim")
+    table.add_column("voice id", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("tries", justify="right", no_wrap=True)
+    table.add_column("sensitivity", no_wrap=True)
+    table.add_column("preview", no_wrap=True)
+    table.add_column("error", overflow="fold", ratio=1, min_width=16)
+    for row in rows:
+        result = row.result
+        sensitivity = Text(sensitivity_label(result))
+        if result is not None and result.input_sensitive:
+            sensitivity.stylize("yellow")
+        elif result is not None:
+            sensitivity.stylize("dim")
+        error = Text(error_label(row.error), style="red")
+        if row.note:
+            error.append(("\n" if error else "") + row.note, style="italic dim")
+        cells: list[Any] = []
+        if lines:
+            cells.append(str(row.line) if row.line is not None else "")
+        cells += [
+            row.voice_id,
+            Text(row.status, style=_STATUS_STYLE[row.status]),
+            str(result.attempts) if result is not None and not row.resumed else "",
+            sensitivity,
+            short_link(result.demo_audio if result else None),
+            error,
+        ]
+        table.add_row(*cells)
+    return table
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.isoformat(timespec="seconds")
+
+
+def record(row: ResultRow) -> dict[str, Any]:
+    """A voice's JSON record, as ``--json`` and ``--out`` write it (no secrets in it)."""
+    data: dict[str, Any] = {"voice_id": row.voice_id, "status": row.status, "ok": row.ok}
+    if row.line is not None:
+        data["line"] = row.line
+    result = row.result
+    if result is not None:
+        data.update(
+            attempts=result.attempts,
+            recovered=result.recovered,
+            resumed=row.resumed,
+            demo_audio=result.demo_audio,
+            input_sensitive=result.input_sensitive,
+            input_sensitive_type=int(result.input_sensitive_type),
+            trace_id=result.trace_id,
+            created_at=_iso(result.created_at),
+            expires_at=_iso(result.expires_at),
+        )
+    error = row.error
+    if error is not None:
+        data["error"] = {
+            "type": type(error).__name__,
+            "message": error_label(error),
+            "status_code": error.status_code,
+            "trace_id": error.trace_id,
+        }
+    return data
