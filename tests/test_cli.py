@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -389,7 +390,7 @@ async def test_an_interrupted_batch_resumes_without_cloning_twice(
     minimax_emulator_factory: Factory, tmp_path: Path, signum: int
 ) -> None:
     emu = await minimax_emulator_factory(api_key=KEY, rpm=None, latency=0.02)
-    count = 12
+    count = 20
     manifest = await _interrupted_batch(emu, tmp_path, count, signum)
     journal = Path(f"{manifest}.journal.jsonl")
     if signum == signal.SIGINT:
@@ -462,7 +463,7 @@ async def test_emulator_subcommand_serves_until_interrupted() -> None:
 
 
 async def test_demo_runs_offline_and_prints_its_table() -> None:
-    env = cli_env(None)
+    env = cli_env(None, COLUMNS="80")  # narrow: errors are listed under the table
     run = await cli("demo", "--voices", "4", "--rpm", "600", env=env)
     assert run.status == 0, run.err
     for expected in (
@@ -475,6 +476,8 @@ async def test_demo_runs_offline_and_prints_its_table() -> None:
         "advertising",
         "deliberate",
         "(all deliberate)",
-        "cloned  5 of 8 voices",
+        "[1] Short_Sample: audio: lasts 4.0 s",
+        "KiB WAV downloaded for Demo_",
     ):
         assert expected in run.out, expected
+    assert re.search(r"cloned +5 of 8 voices \(2 recovered", run.out)

@@ -138,7 +138,7 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
     rows.sort(key=lambda row: row.line or 0)
     shown = rows if len(rows) <= FULL_TABLE_ROWS else [row for row in rows if not row.ok]
     if shown:
-        ui.out.print(results_table(shown))
+        ui.out.print(results_table(shown, width=ui.out.width))
     ui.out.print(summary_line(rows, progress), soft_wrap=True)
     if journal is not None:
         ui.note(f"[dim]journal: {escape(str(journal))}[/]")

@@ -69,6 +69,7 @@ def _summary(
     progress: BatchProgress,
     emu: Emulator,
     sent: int,
+    preview: str | None,
 ) -> None:
     done = [row for row in rows if row.result is not None]
     recovered = sum(1 for row in done if row.result is not None and row.result.recovered)
@@ -102,22 +103,24 @@ def _summary(
         f"{progress.elapsed:.1f} s for {sent} voices sent; the ideal at {rpm:g}/min is "
         f"{ideal:.1f} s ({ideal / progress.elapsed:.0%} of the limit used)",
     )
+    if preview:
+        grid.add_row("preview", preview)
     ui.out.print()
     ui.out.print(grid)
 
 
-async def _preview_note(ui: Ui, client: Client, rows: Sequence[ResultRow], folder: Path) -> None:
+async def _fetch_preview(client: Client, rows: Sequence[ResultRow], folder: Path) -> str | None:
+    """Download one preview, as a user would, and say what arrived."""
     first = next((r for r in rows if r.result is not None and r.result.demo_audio), None)
     if first is None or first.result is None:
-        return
+        return None
     try:
         path = await client.download_demo(first.result, folder / "preview.wav")
     except VoiceCloneError as exc:
-        ui.error(f"preview download failed: {exc}")
-        return
-    ui.out.print(
-        f"[bold]preview[/]  downloaded {escape(first.voice_id)}'s preview: "
-        f"{path.stat().st_size / 1024:.0f} KiB WAV (links work while the emulator runs)"
+        return f"[red]download failed[/]: {escape(str(exc))}"
+    return (
+        f"{path.stat().st_size / 1024:.0f} KiB WAV downloaded for {escape(first.voice_id)} "
+        "(links work while the emulator runs)"
     )
 
 
@@ -178,9 +181,9 @@ async def demo(args: argparse.Namespace, ui: Ui) -> int:
                 shown = ordered if len(ordered) <= FULL_TABLE_ROWS else []
                 ui.out.print()
                 if shown:
-                    ui.out.print(results_table(shown, title="[bold]Results[/]"))
-                _summary(ui, ordered, inputs, progress, emu, len(jobs))
-                await _preview_note(ui, client, ordered, folder)
+                    ui.out.print(results_table(shown, title="[bold]Results[/]", width=ui.out.width))
+                preview = await _fetch_preview(client, ordered, folder)
+                _summary(ui, ordered, inputs, progress, emu, len(jobs), preview)
     wrong = _unexpected(ordered, inputs)
     if wrong:
         ui.error(f"unexpected results for {', '.join(wrong)}")

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import attrs
 from rich import box
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -140,11 +141,21 @@ def short_link(url: str | None) -> Text:
     return Text(name, style=f"link {url}")
 
 
-def results_table(rows: Sequence[ResultRow], *, title: str | None = None) -> Table:
+#: Below this many columns, errors are listed under the table instead of in it.
+INLINE_ERRORS_WIDTH = 110
+
+
+def results_table(
+    rows: Sequence[ResultRow], *, title: str | None = None, width: int = INLINE_ERRORS_WIDTH
+) -> RenderableType:
     """The results table: voice id, status, attempts, sensitivity, preview link, error.
 
-    A row's note, if any, is shown under its error.
+    A row's note, if any, is shown with its error. On a terminal narrower than
+    `INLINE_ERRORS_WIDTH` the error column holds a reference and the errors
+    follow the table in full, instead of being folded into a sliver.
     """
+    inline = width >= INLINE_ERRORS_WIDTH
+    footnotes: list[Text] = []
     lines = any(row.line is not None for row in rows)
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     if lines:
@@ -164,7 +175,12 @@ def results_table(rows: Sequence[ResultRow], *, title: str | None = None) -> Tab
             sensitivity.stylize("dim")
         error = Text(error_label(row.error), style="red")
         if row.note:
-            error.append(("\n" if error else "") + row.note, style="italic dim")
+            gap = ("\n" if inline else " — ") if error else ""
+            error.append(gap + row.note, style="italic dim")
+        if error and not inline:
+            mark = f"[{len(footnotes) + 1}]"
+            footnotes.append(Text.assemble(f"{mark} ", (row.voice_id, "bold"), ": ", error))
+            error = Text(mark, style="red" if row.error else "dim")
         cells: list[Any] = []
         if lines:
             cells.append(str(row.line) if row.line is not None else "")
@@ -177,7 +193,9 @@ def results_table(rows: Sequence[ResultRow], *, title: str | None = None) -> Tab
             error,
         ]
         table.add_row(*cells)
-    return table
+    if not footnotes:
+        return table
+    return Group(table, *footnotes)
 
 
 def _iso(value: dt.datetime) -> str:
