@@ -480,4 +480,4 @@ async def test_demo_runs_offline_and_prints_its_table() -> None:
         "KiB WAV downloaded for Demo_",
     ):
         assert expected in run.out, expected
-    assert re.search(r"cloned +5 of 8 voices \(2 recovered", run.out)
+    assert re.search(r"cloned +5 of 8 voices\s+\(2\s+recovered", run.out), run.out
