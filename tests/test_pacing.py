@@ -282,7 +282,8 @@ def test_told_nothing_the_gate_settles_just_under_the_servers_limit(
     limit = server_rpm / 60.0
     late = [t for t in accepted if t >= start + 120]  # the second half
     assert len(late) / 120.0 >= 0.9 * limit  # uses at least 90 % of the allowance
-    assert 0.8 * limit <= gate.stats.requests_per_minute / 60.0 <= 1.25 * limit  # sawtooth
+    # The pace ends somewhere on its sawtooth, above the limit while saved-up tokens last.
+    assert 0.8 * limit <= gate.stats.requests_per_minute / 60.0 <= 1.4 * limit
     assert refused / len(accepted) <= 0.25
 
 

@@ -20,14 +20,15 @@ How it paces:
   are old news and change nothing. Consecutive cooldowns with no success in
   between double, up to a minute (MiniMax's window), for servers that count
   per whole minute.
-* **Additive increase.** While tasks are waiting at the gate, every success adds
-  a little, so the rate creeps up by ``INCREASE`` of the last cut rate per
-  second, never above the configured ``requests_per_minute``, probing for a
-  limit that was raised or under-measured.
+* **Additive increase.** While the gate is what holds requests back, every
+  success adds a little, so the rate creeps up by ``INCREASE`` of the last cut
+  rate per second, never above the configured ``requests_per_minute``, probing
+  for a limit that was raised or under-measured.
 * **Slow start.** Told no limit, the gate starts at MiniMax's documented 60 per
-  minute and doubles every ``DOUBLING`` seconds while tasks queue at it, until
-  the first rate-limit answer. An idle gate does not grow, so a client that is
-  held back by its in-flight limit never builds up a rate it has not tried.
+  minute and doubles every ``DOUBLING`` seconds of successes until the first
+  rate-limit answer. It grows only while it held a request back since the last
+  success or paces under twice what is really sent, so a client held back by
+  its in-flight limit never builds up a pace it has not tried.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ INCREASE = 0.05
 #: The pace when the limit is unknown: MiniMax's documented default per account.
 START_PER_SECOND = 1.0
 #: Seconds per doubling of the rate during slow start.
-DOUBLING = 0.1
+DOUBLING = 0.05
 #: Successes needed between two rate-limit answers to trust the rate measured from them.
 MIN_SAMPLES = 8
 #: How many intervals (at the lowered rate) the first cooldown of a run lasts.
@@ -107,6 +108,7 @@ class RateGate:
         # When the latest requests left: the rate actually sent, which may be below the pace.
         self._sent: collections.deque[float] = collections.deque(maxlen=MIN_SAMPLES)
         self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._held = False  # a request had to wait at the gate since the last success
         self._head_alarm: asyncio.Future[None] | None = None
 
     @property
@@ -130,6 +132,7 @@ class RateGate:
         # Everyone queued ahead leaves one interval apart.
         if deadline is not None and self._start() + len(self._queue) / self._rate > deadline:
             raise _out_of_time()
+        self._held = True
         turn: asyncio.Future[None] = loop.create_future()
         self._queue.append(turn)
         try:
@@ -172,9 +175,11 @@ class RateGate:
         """A paced request was accepted: creep the rate back up."""
         self._cooldown = 0.0
         self._accepted += 1
-        if self._rate > 2.0 * self._send_rate():
-            # The gate is not what holds requests back (the in-flight limit or the caller
-            # is): a pace never tried teaches nothing, so do not raise it further.
+        held, self._held = self._held, False
+        if not held and self._rate > 2.0 * self._send_rate():
+            # The gate held nobody back since the last success, and paces well above what
+            # is sent: the in-flight limit or the caller is the bottleneck, and a pace
+            # never tried teaches nothing about the server.
             return
         interval = 1.0 / self._rate
         if self._slow_start:
