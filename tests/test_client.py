@@ -585,3 +585,32 @@ async def test_an_expired_preview_link_is_not_an_authentication_error(
     assert caught.value.status_code == 403
     assert "base_url" not in str(caught.value)
     assert not (tmp_path / "p.mp3").exists()
+
+
+async def test_a_preview_streamed_in_many_chunks_arrives_whole(
+    client: Client, tmp_path: Path
+) -> None:
+    from aiohttp import web
+
+    audio = make_wav(30.0)  # about a megabyte: many reads on the client's side
+
+    async def preview(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "audio/wav"})
+        await response.prepare(request)
+        for start in range(0, len(audio), 4096):
+            await response.write(audio[start : start + 4096])
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/long.wav", preview)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        path = await client.download_demo(f"http://127.0.0.1:{port}/long.wav", tmp_path / "l.wav")
+    finally:
+        await runner.cleanup()
+    assert path.read_bytes() == audio

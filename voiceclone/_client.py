@@ -95,10 +95,28 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("Retry-After")
     if not value:
         return None
-    if value.strip().isdigit():
+    # isdigit() alone admits "²" and other digits float() refuses.
+    if value.strip().isascii() and value.strip().isdigit():
         return float(value)
-    when = email.utils.parsedate_to_datetime(value) if "," in value else None
-    return max(0.0, when.timestamp() - time.time()) if when else None
+    try:
+        when = email.utils.parsedate_to_datetime(value) if "," in value else None
+        return max(0.0, when.timestamp() - time.time()) if when else None
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None  # a malformed hint (from a proxy, say) is no hint
+
+
+async def _read_body(resp: aiohttp.ClientResponse, path: str) -> bytes:
+    """The whole body, refusing one too large to be MiniMax JSON or a preview."""
+    if (resp.content_length or 0) > MAX_BODY_BYTES:
+        raise ResponseFormatError(f"unreadable response from {path}: body over 16 MiB")
+    chunks = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ResponseFormatError(f"unreadable response from {path}: body over 16 MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class Client:
@@ -251,7 +269,7 @@ class Client:
                         http_status = resp.status
                         trace_id = resp.headers.get("Trace-Id")
                         retry_after = _retry_after(resp.headers)
-                        body = await resp.content.read(MAX_BODY_BYTES)
+                        body = await _read_body(resp, path)
                 except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
                     timed_out = TimeoutError(f"{method} {path}: no answer within {timeout:.1f} s")
                     timed_out.request_sent = not isinstance(exc, aiohttp.ConnectionTimeoutError)
