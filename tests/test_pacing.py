@@ -187,16 +187,62 @@ def test_the_gate_never_paces_above_the_configured_limit() -> None:
     assert run(main) == pytest.approx(120)
 
 
-def test_slow_start_does_not_grow_a_rate_nobody_uses() -> None:
+def test_an_unknown_limit_is_not_paced_until_refused() -> None:
+    async def main() -> list[float]:
+        gate = RateGate(None)
+        times = await passes(gate, 50)
+        for _ in times:
+            gate.on_success()
+        assert gate.stats.requests_per_minute == float("inf")
+        return times
+
+    assert gaps(run(main)) == [0.0] * 49
+
+
+def test_a_first_refusal_paces_at_what_was_accepted() -> None:
+    async def main() -> tuple[float, list[float]]:
+        gate = RateGate(None)
+        for _ in range(10):  # ten requests a second, unpaced and accepted
+            generation = await gate.acquire()
+            gate.on_success()
+            await asyncio.sleep(0.1)
+        gate.on_rate_limited(generation)
+        return gate.stats.requests_per_minute, gaps(await passes(gate, 5))
+
+    rpm, spacing = run(main)
+    # 10 per second were sent, so the pace halves to about 5 per second (300 per minute).
+    assert rpm == pytest.approx(300, rel=0.15)
+    assert spacing == pytest.approx([60 / rpm] * 4)
+
+
+def test_a_first_refusal_of_requests_sent_together_uses_the_acceptance_rate() -> None:
     async def main() -> float:
         gate = RateGate(None)
+        generation = 0
+        for _ in range(4):  # bursts of 8 that leave together, one burst a second
+            for _ in await passes(gate, 8):
+                gate.on_success()
+            generation = await gate.acquire()
+            await asyncio.sleep(1.0)
+        gate.on_rate_limited(generation)
+        return gate.stats.requests_per_minute
+
+    rpm = run(main)
+    assert 60 <= rpm < float("inf")  # finite, and never below the documented default
+
+
+def test_the_pace_does_not_grow_where_nobody_is_held_back() -> None:
+    async def main() -> float:
+        gate = RateGate(None)
+        generation = await gate.acquire()
+        gate.on_rate_limited(generation)  # refused at once: the documented default pace
         for _ in range(40):  # one request every two seconds: the gate never holds it back
             await gate.acquire()
             gate.on_success()
             await asyncio.sleep(2.0)
         return gate.stats.requests_per_minute
 
-    assert run(main) <= 2 * 60.0  # never above twice the pace of 60 per minute it began at
+    assert run(main) <= 2 * 60.0
 
 
 def test_a_turn_past_the_deadline_fails_at_once() -> None:

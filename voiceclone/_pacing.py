@@ -24,11 +24,12 @@ How it paces:
   success adds a little, so the rate creeps up by ``INCREASE`` of the last cut
   rate per second, never above the configured ``requests_per_minute``, probing
   for a limit that was raised or under-measured.
-* **Slow start.** Told no limit, the gate starts at MiniMax's documented 60 per
-  minute and doubles every ``DOUBLING`` seconds of successes until the first
-  rate-limit answer. It grows only while it held a request back since the last
-  success or paces under twice what is really sent, so a client held back by
-  its in-flight limit never builds up a pace it has not tried.
+* **Unknown limit.** Told no limit (``requests_per_minute=None``), the gate
+  does not pace at all until the first rate-limit answer, then takes its pace
+  from what was sent and accepted, and behaves as above with no ceiling. It
+  grows only while it held a request back since the last success or paces
+  under twice what is really sent, so a client held back by its in-flight
+  limit never builds up a pace it has not tried.
 """
 
 from __future__ import annotations
@@ -53,10 +54,9 @@ DECREASE = 0.85
 OVERSHOOT = 1.6
 #: Growth per second after a cut, as a fraction of the rate before it.
 INCREASE = 0.05
-#: The pace when the limit is unknown: MiniMax's documented default per account.
+#: The pace after a first request refused before anything was measured: MiniMax's
+#: documented default per account.
 START_PER_SECOND = 1.0
-#: Seconds per doubling of the rate during slow start.
-DOUBLING = 0.05
 #: Successes needed between two rate-limit answers to trust the rate measured from them.
 MIN_SAMPLES = 8
 #: How many intervals (at the lowered rate) the first cooldown of a run lasts.
@@ -93,10 +93,10 @@ class RateGate:
 
     def __init__(self, requests_per_minute: float | None) -> None:
         self._ceiling = None if requests_per_minute is None else requests_per_minute / 60.0
-        self._rate = self._ceiling or START_PER_SECOND
-        self._slow_start = self._ceiling is None
-        self._step = INCREASE * self._rate  # additive increase, per second
+        self._rate = self._ceiling or math.inf  # no ceiling: unpaced until refused
+        self._step = 0.0  # additive increase, per second, set at each decrease
         self._last = -math.inf  # loop time the last request left
+        self._first_sent = math.inf  # loop time the first request left
         self._closed_until = -math.inf
         self._cooldown = 0.0  # length of the last cooldown, 0 after a success
         self._generation = 0
@@ -127,6 +127,7 @@ class RateGate:
         loop = asyncio.get_running_loop()
         if not self._queue and self._start() <= loop.time():
             self._last = loop.time()  # the common case when the gate is not the bottleneck
+            self._first_sent = min(self._first_sent, self._last)
             self._sent.append(self._last)
             return self._generation
         # Everyone queued ahead leaves one interval apart.
@@ -181,11 +182,9 @@ class RateGate:
             # is sent: the in-flight limit or the caller is the bottleneck, and a pace
             # never tried teaches nothing about the server.
             return
-        interval = 1.0 / self._rate
-        if self._slow_start:
-            self._rate *= min(2.0 ** (interval / DOUBLING), 2.0)
-        else:
-            self._rate += self._step * interval
+        if math.isinf(self._rate):
+            return  # unpaced: nothing to grow
+        self._rate += self._step / self._rate
         if self._ceiling is not None:
             self._rate = min(self._rate, self._ceiling)
         self._poke()
@@ -198,14 +197,18 @@ class RateGate:
         now = asyncio.get_running_loop().time()
         self._generation += 1
         self._cooldowns += 1
-        self._slow_start = False
-        self._step = INCREASE * self._rate
         sending = min(self._rate, self._send_rate())
+        if math.isinf(sending):
+            # Unpaced, and the latest requests left together: judge by what was accepted.
+            elapsed = now - self._first_sent
+            sending = self._accepted / elapsed if self._accepted and elapsed > 0 else 0.0
+            sending = max(sending, START_PER_SECOND)
+        self._step = INCREASE * sending
         measured = self._measured(now)
         if measured is None:
             target = sending * MIN_DECREASE
         elif sending > OVERSHOOT * measured:
-            # Far above what the server granted (slow start overshot, or the limit
+            # Far above what the server granted (an unpaced start overshot, or the limit
             # dropped): the server was refusing all along, so what it granted is its rate.
             target = max(measured * BELOW, sending * MIN_DECREASE**2)
         else:
