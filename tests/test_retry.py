@@ -441,3 +441,24 @@ def test_what_is_retryable() -> None:
     assert not is_retryable(error_for_status(123456, None))
     assert not is_retryable(ValidationError("f", "p"))
     assert not is_retryable(asyncio.CancelledError())
+
+
+async def test_a_gate_turn_past_the_time_budget_fails_at_once_and_is_not_retried(
+    emu: Emulator, file_id: int
+) -> None:
+    retries: list[RetryEvent] = []
+    policy = attrs.evolve(FAST, timeout=2.0)
+    async with new_client(
+        emu.base_url, requests_per_minute=6, retry=policy, on_retry=retries.append
+    ) as client:
+        await client.clone(file_id=file_id, voice_id="Budget0001")
+        sent = emu.stats.requests.get("voice_clone", 0)
+        started = time.monotonic()
+        # The next turn at 6 per minute is 10 s away, past the 2 s budget.
+        with pytest.raises(TimeoutError, match="time budget") as caught:
+            await client.clone(file_id=file_id, voice_id="Budget0002")
+        assert time.monotonic() - started < 0.5
+    assert not is_retryable(caught.value)
+    assert caught.value.request_sent is False
+    assert retries == []
+    assert emu.stats.requests.get("voice_clone", 0) == sent

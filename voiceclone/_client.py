@@ -28,6 +28,7 @@ from ._errors import (
     APIError,
     AuthenticationError,
     ConfigurationError,
+    OutOfTime,
     RateLimitError,
     ServerError,
     TimeoutError,
@@ -47,7 +48,7 @@ from ._parse import (
     parse_uploaded_file,
     parse_voices,
 )
-from ._retry import RetryBudget, RetryPolicy, new_retrying
+from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying
 from ._validate import check_audio, check_purpose, check_voice_id
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
@@ -107,8 +108,11 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 async def _read_body(resp: aiohttp.ClientResponse, path: str) -> bytes:
     """The whole body, refusing one too large to be MiniMax JSON or a preview."""
-    if (resp.content_length or 0) > MAX_BODY_BYTES:
-        raise ResponseFormatError(f"unreadable response from {path}: body over 16 MiB")
+    length = resp.content_length
+    if length is not None:
+        if length > MAX_BODY_BYTES:
+            raise ResponseFormatError(f"unreadable response from {path}: body over 16 MiB")
+        return await resp.read()  # bounded by the length; the common case
     chunks = []
     size = 0
     async for chunk in resp.content.iter_any():
@@ -363,8 +367,15 @@ class Client:
     ) -> tuple[Any, str | None]:
         """`_send` inside the retry loop, passing the rate gate first when ``paced``."""
         state = state if state is not None else _CallState()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._retry.timeout
+        deadline = asyncio.get_running_loop().time() + self._retry.timeout
+        self._budget.earn()
+        state.attempts = 1
+        try:
+            return await self._attempt(method, path, state, paced, deadline, voice_id, send)
+        except Exception as exc:
+            if self._retry.attempts == 1 or not is_retryable(exc):
+                raise
+            failure: Exception | None = exc
 
         def before_sleep(retry_state: RetryCallState) -> None:
             assert retry_state.outcome is not None
@@ -380,41 +391,56 @@ class Client:
             if self._on_retry is not None:
                 self._on_retry(RetryEvent(path, retry_state.attempt_number, wait, error, voice_id))
 
+        # Most calls succeed at once, so the retry controller is built only now, and the
+        # first failure is replayed into it as its attempt 1: from here on tenacity
+        # decides whether, when and how often to try again.
         retrying = new_retrying(self._retry, self._budget, paced=paced, before_sleep=before_sleep)
         async for attempt in retrying:
-            state.attempts = attempt.retry_state.attempt_number
-            if state.attempts == 1:
-                self._budget.earn()
-            # Outside the attempt on purpose: running out of the time budget is final,
-            # never a failure to retry.
-            generation = await self._gate.acquire(deadline) if paced else 0
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"{method} {path}: the retry time budget ran out")
             with attempt:
-                try:
-                    answer = await self._send(
-                        method,
-                        path,
-                        attempt=state.attempts,
-                        timeout=min(self._timeout, remaining),
-                        voice_id=voice_id,
-                        **send,
-                    )
-                except RateLimitError:
-                    if paced:
-                        self._gate.on_rate_limited(generation)
-                    raise
-                except ServerError:
-                    state.ambiguous = True
-                    raise
-                except TransportError as exc:
-                    state.ambiguous = state.ambiguous or exc.request_sent
-                    raise
-                if paced:
-                    self._gate.on_success()
-                return answer
+                if failure is not None:
+                    replay, failure = failure, None
+                    raise replay
+                state.attempts = attempt.retry_state.attempt_number
+                return await self._attempt(method, path, state, paced, deadline, voice_id, send)
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        state: _CallState,
+        paced: bool,
+        deadline: float,
+        voice_id: str | None,
+        send: dict[str, Any],
+    ) -> tuple[Any, str | None]:
+        """One attempt: wait for the rate gate (when paced), then send and classify."""
+        generation = await self._gate.acquire(deadline) if paced else 0
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise OutOfTime(f"{method} {path}: the retry time budget ran out")
+        try:
+            answer = await self._send(
+                method,
+                path,
+                attempt=state.attempts,
+                timeout=min(self._timeout, remaining),
+                voice_id=voice_id,
+                **send,
+            )
+        except RateLimitError:
+            if paced:
+                self._gate.on_rate_limited(generation)
+            raise
+        except ServerError:
+            state.ambiguous = True
+            raise
+        except TransportError as exc:
+            state.ambiguous = state.ambiguous or exc.request_sent
+            raise
+        if paced:
+            self._gate.on_success()
+        return answer
 
     # -- endpoints --------------------------------------------------------------------
 

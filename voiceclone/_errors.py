@@ -35,6 +35,7 @@ __all__ = [
     "ConfigurationError",
     "InsufficientBalanceError",
     "InvalidParameterError",
+    "OutOfTime",
     "PermissionDeniedError",
     "QuotaExceededError",
     "RateLimitError",
@@ -204,6 +205,15 @@ class TimeoutError(TransportError, builtins.TimeoutError):
     Also a subclass of the built-in `TimeoutError`, so ``except TimeoutError`` in
     code that does not import this one still catches it.
     """
+
+
+class OutOfTime(TimeoutError):
+    """The call's total retry time budget ran out before another attempt could start.
+
+    Final: never retried. Catch it as `TimeoutError`.
+    """
+
+    request_sent = False
 
 
 #: MiniMax status codes and the class each maps to (minimax-api.md, section 4).

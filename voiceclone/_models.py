@@ -111,7 +111,21 @@ class CloneRequest:
 
     def to_json(self) -> dict[str, Any]:
         """The request body: every field that is set, and nothing else."""
-        return attrs.asdict(self, filter=lambda _attr, value: value is not None)
+        # Runs once per clone: a plain loop, not attrs.asdict's generic recursion.
+        body = {
+            name: value for name in _REQUEST_FIELDS if (value := getattr(self, name)) is not None
+        }
+        if self.clone_prompt is not None:
+            body["clone_prompt"] = {
+                "prompt_audio": self.clone_prompt.prompt_audio,
+                "prompt_text": self.clone_prompt.prompt_text,
+            }
+        return body
+
+
+_REQUEST_FIELDS: Final = tuple(
+    a.name for a in attrs.fields(CloneRequest) if a.name != "clone_prompt"
+)
 
 
 @attrs.frozen

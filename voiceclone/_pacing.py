@@ -40,7 +40,7 @@ import math
 
 import attrs
 
-from ._errors import TimeoutError
+from ._errors import OutOfTime
 
 __all__ = ["GateStats", "RateGate"]
 
@@ -238,5 +238,5 @@ class RateGate:
         return None
 
 
-def _out_of_time() -> TimeoutError:
-    return TimeoutError("the retry time budget ran out waiting for the rate gate")
+def _out_of_time() -> OutOfTime:
+    return OutOfTime("the retry time budget ran out waiting for the rate gate")

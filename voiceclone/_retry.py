@@ -22,7 +22,7 @@ import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base, stop_before_delay
 
-from ._errors import RateLimitError, ServerError, TransportError, ValidationError
+from ._errors import OutOfTime, RateLimitError, ServerError, TransportError, ValidationError
 
 __all__ = ["RetryBudget", "RetryPolicy", "is_retryable", "new_retrying"]
 
@@ -102,8 +102,13 @@ class RetryBudget:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Rate limits, server errors and transport failures retry; nothing else does."""
-    return isinstance(exc, (RateLimitError, ServerError, TransportError))
+    """Rate limits, server errors and transport failures retry; nothing else does.
+
+    Running out of the call's time budget (`OutOfTime`) is final.
+    """
+    return isinstance(exc, (RateLimitError, ServerError, TransportError)) and not isinstance(
+        exc, OutOfTime
+    )
 
 
 class _stop_when_budget_spent(stop_base):
