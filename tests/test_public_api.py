@@ -46,6 +46,7 @@ PUBLIC = {
     "ServerError",
     "TransportError",
     "TimeoutError",
+    "OutOfTime",
     "__version__",
 }
 EMULATOR_PUBLIC = {

@@ -17,6 +17,7 @@ VoiceCloneError                        base; .status_code .status_msg .trace_id 
 │   └── ServerError                    1000, 1001, 1013, 1024, 1033, 1041, HTTP 5xx
 └── TransportError                     connection failures, timeouts, unreadable responses
     └── TimeoutError
+        └── OutOfTime                  the call's total time budget ran out (final)
 ```
 
 Messages are built from status codes, server messages and field names only: no
