@@ -10,6 +10,7 @@ mislead: anything unusable raises `ResponseFormatError`, never a ``KeyError`` or
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 _INT64_MAX = 2**63 - 1
+# ASCII only: str.isdigit() also admits "²", and lstrip("-") admitted "--5".
+_DECIMAL = re.compile(r"-?[0-9]+")
 
 
 class ResponseFormatError(TransportError):
@@ -36,8 +39,9 @@ def int64(value: object, where: str) -> int:
     """An int64 sent as a JSON number or a numeric string, exactly (never via float)."""
     if isinstance(value, int) and not isinstance(value, bool):
         result = value
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        result = int(value)
+    elif isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        # Anything longer than 20 characters is out of range (and may pass int()'s limit).
+        result = int(value) if len(value.strip()) <= 20 else _INT64_MAX + 1
     else:
         raise ResponseFormatError(f"unreadable response: {where} is not an integer")
     if not -_INT64_MAX - 1 <= result <= _INT64_MAX:
