@@ -2,17 +2,15 @@
 
 ``_send`` is the only code that talks to aiohttp; ``_call`` wraps it in the retry
 loop and the rate gate. A newcomer looking for where a request is sent, retried
-and paced should read those two methods.
+and paced should read those two methods (and `_answers.interpret` for how an
+answer becomes a result or an error).
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
 import logging
 import os
-import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -24,9 +22,9 @@ import attrs
 from tenacity import RetryCallState
 
 from . import _batch
+from ._answers import PREVIEW_PATH, interpret, parse_retry_after, read_body
 from ._errors import (
     APIError,
-    AuthenticationError,
     ConfigurationError,
     OutOfTime,
     RateLimitError,
@@ -36,14 +34,11 @@ from ._errors import (
     ValidationError,
     VoiceCloneError,
     VoiceIdConflictError,
-    error_for_status,
 )
 from ._events import OnResponse, OnRetry, ResponseEvent, RetryEvent
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile, Voice
 from ._pacing import GateStats, RateGate
 from ._parse import (
-    ResponseFormatError,
-    int64,
     parse_clone_result,
     parse_uploaded_file,
     parse_voices,
@@ -54,11 +49,7 @@ from ._validate import check_audio, check_purpose, check_voice_id
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
 DEFAULT_BASE_URL: Final = "https://api.minimax.io/v1"
-#: Answers larger than this are not MiniMax JSON; stop reading instead of buffering them.
-MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 _MIME = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
-#: What logs and events call a preview download, whose URL is not under base_url.
-_PREVIEW_PATH: Final = "/<demo_audio>"
 _CLONE_FIELDS: Final = frozenset(a.name for a in attrs.fields(CloneRequest))
 
 logger = logging.getLogger("voiceclone")
@@ -90,37 +81,6 @@ def _positive_number(name: str, value: object, *, integer: bool = False) -> None
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
         raise ConfigurationError(f"{name} must be a positive {'int' if integer else 'number'}")
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    # isdigit() alone admits "²" and other digits float() refuses.
-    if value.strip().isascii() and value.strip().isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value) if "," in value else None
-        return max(0.0, when.timestamp() - time.time()) if when else None
-    except (TypeError, ValueError, OverflowError, IndexError):
-        return None  # a malformed hint (from a proxy, say) is no hint
-
-
-async def _read_body(resp: aiohttp.ClientResponse, path: str) -> bytes:
-    """The whole body, refusing one too large to be MiniMax JSON or a preview."""
-    length = resp.content_length
-    if length is not None:
-        if length > MAX_BODY_BYTES:
-            raise ResponseFormatError(f"unreadable response from {path}: body over 16 MiB")
-        return await resp.read()  # bounded by the length; the common case
-    chunks = []
-    size = 0
-    async for chunk in resp.content.iter_any():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ResponseFormatError(f"unreadable response from {path}: body over 16 MiB")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class Client:
@@ -272,8 +232,8 @@ class Client:
                     ) as resp:
                         http_status = resp.status
                         trace_id = resp.headers.get("Trace-Id")
-                        retry_after = _retry_after(resp.headers)
-                        body = await _read_body(resp, path)
+                        retry_after = parse_retry_after(resp.headers)
+                        body = await read_body(resp, path)
                 except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
                     timed_out = TimeoutError(f"{method} {path}: no answer within {timeout:.1f} s")
                     timed_out.request_sent = not isinstance(exc, aiohttp.ConnectionTimeoutError)
@@ -285,7 +245,7 @@ class Client:
                     raise failed from None
             if url is not None and http_status == 200:
                 return body, trace_id
-            decoded, status_code = self._interpret(path, http_status, body, trace_id, retry_after)
+            decoded, status_code = interpret(path, http_status, body, trace_id, retry_after)
             return decoded, trace_id
         except APIError as exc:
             # A gateway error carries the HTTP status as its code; report only base_resp codes.
@@ -305,55 +265,6 @@ class Client:
                         method, path, http_status, status_code, trace_id, attempt, elapsed, voice_id
                     )
                 )
-
-    @staticmethod
-    def _interpret(
-        path: str, http_status: int, body: bytes, trace_id: str | None, retry_after: float | None
-    ) -> tuple[Any, int]:
-        """Map an answer to its decoded JSON or to the error it stands for."""
-        try:
-            decoded = json.loads(body)
-        except (ValueError, RecursionError):
-            decoded = None
-        base = decoded.get("base_resp") if isinstance(decoded, dict) else None
-        code = base.get("status_code") if isinstance(base, dict) else None
-        if code is not None and http_status < 500:
-            try:
-                code = int64(code, "base_resp.status_code")
-            except ResponseFormatError as exc:
-                exc.trace_id = trace_id
-                raise
-            if code != 0:
-                msg = base.get("status_msg") if isinstance(base, dict) else None
-                err = error_for_status(
-                    code, msg if isinstance(msg, str) else None, trace_id=trace_id
-                )
-                err.retry_after = retry_after
-                raise err
-        if http_status != 200:
-            cls: type[APIError] = APIError
-            hint = ""
-            if http_status >= 500:
-                cls = ServerError
-            elif http_status == 429:
-                cls = RateLimitError
-            elif path == _PREVIEW_PATH:
-                pass  # an expired or missing preview link says nothing about the key or base_url
-            elif http_status in (401, 403):
-                cls = AuthenticationError
-            elif http_status == 404:
-                hint = ": check base_url (it must end with /v1)"
-            err = cls(
-                f"HTTP {http_status} from {path}{hint}", status_code=http_status, trace_id=trace_id
-            )
-            err.retry_after = retry_after
-            raise err
-        if not isinstance(decoded, dict) or code is None:
-            what = (
-                "not a JSON object" if not isinstance(decoded, dict) else "no base_resp.status_code"
-            )
-            raise ResponseFormatError(f"unreadable response from {path}: {what}", trace_id=trace_id)
-        return decoded, code
 
     async def _call(
         self,
@@ -548,7 +459,7 @@ class Client:
             raise ValidationError("demo_audio", "there is no preview: clone with text and model")
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValidationError("demo_audio", "must be an http(s) URL")
-        body, _ = await self._call("GET", _PREVIEW_PATH, url=url)
+        body, _ = await self._call("GET", PREVIEW_PATH, url=url)
         target = Path(path)
         partial = target.with_name(target.name + ".part")
         partial.write_bytes(body)
