@@ -11,20 +11,11 @@ from typing import Final
 
 from voiceclone import __version__
 from voiceclone._cli._exit import USAGE
+from voiceclone._validate import MODELS
 
 __all__ = ["build_parser", "run"]
 
-_MODELS: Final = (
-    "speech-2.8-hd",
-    "speech-2.8-turbo",
-    "speech-2.6-hd",
-    "speech-2.6-turbo",
-    "speech-02-hd",
-    "speech-02-turbo",
-    "speech-01-hd",
-    "speech-01-turbo",
-)
-DEFAULT_MODEL: Final = _MODELS[0]
+DEFAULT_MODEL: Final = MODELS[0]
 
 _EPILOG = """\
 environment:
@@ -118,7 +109,7 @@ def _clone_options(parser: argparse.ArgumentParser) -> None:
     preview.add_argument("--text", metavar="TEXT", help="preview text to read in the new voice")
     preview.add_argument(
         "--model",
-        choices=_MODELS,
+        choices=MODELS,
         metavar="MODEL",
         help=f"model of the preview (default with --text: {DEFAULT_MODEL})",
     )

@@ -1,4 +1,9 @@
-"""The API's limits, enums and status messages, and the error that carries a status code."""
+"""The API's limits, enums and status messages, and the error that carries a status code.
+
+These restate the published API on purpose rather than import the SDK's own
+checks (`voiceclone._validate`): the emulator stands in for the server, and a
+mistake shared by both sides would pass every test.
+"""
 
 from __future__ import annotations
 
