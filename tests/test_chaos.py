@@ -183,7 +183,7 @@ async def test_clone_all_under_chaos(seed: int) -> None:
             summary("clone_all", seed, emu, client, recorder, figures, started)
 
 
-@pytest.mark.parametrize("seed", SEEDS or [99, 4242])
+@pytest.mark.parametrize("seed", SEEDS or [99])
 async def test_clone_jobs_under_chaos(seed: int, tmp_path: Path) -> None:
     started = time.perf_counter()
     audio = tmp_path / "sample.wav"
