@@ -734,6 +734,18 @@ async def test_drop_after_creates_the_voice(api: Api, sample: int) -> None:
     assert account.clone_requests["Created01"] == 2
 
 
+async def test_a_fault_aimed_at_a_voice_waits_for_that_voice(api: Api, sample: int) -> None:
+    api.emu.inject(Fault.drop_after(), voice_id="Aimed0002")
+    # Requests for other voices pass it by, whatever their order.
+    assert (await api.clone({"file_id": sample, "voice_id": "Aimed0001"})).code == 0
+    assert api.emu.pending_faults() == 1
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await api.clone({"file_id": sample, "voice_id": "Aimed0002"})
+    assert api.emu.pending_faults() == 0
+    assert "Aimed0002" in api.emu.account().voices
+    assert (await api.clone({"file_id": sample, "voice_id": "Aimed0003"})).code == 0
+
+
 async def test_drop_after_on_upload_stores_the_file(api: Api) -> None:
     api.emu.inject(Fault.drop_after(), endpoint="files/upload")
     with pytest.raises(aiohttp.ServerDisconnectedError):

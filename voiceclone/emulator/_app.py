@@ -185,12 +185,21 @@ class Emulator:
 
     # -- test controls ---------------------------------------------------------------
 
-    def inject(self, fault: Fault, *, endpoint: str = "voice_clone", times: int = 1) -> None:
+    def inject(
+        self,
+        fault: Fault,
+        *,
+        endpoint: str = "voice_clone",
+        times: int = 1,
+        voice_id: str | None = None,
+    ) -> None:
         """Apply ``fault`` to the next ``times`` requests to ``endpoint`` (``"*"``: any).
 
+        With ``voice_id``, only to requests whose JSON body names that voice, so a
+        test or a demo decides which voice meets the fault whatever the arrival order.
         Queued faults win over random ones; a fault header on a request wins over both.
         """
-        self._picker.inject(fault, endpoint, times)
+        self._picker.inject(fault, endpoint, times, voice_id)
 
     def pending_faults(self, endpoint: str = "voice_clone") -> int:
         """How many injected faults still wait for ``endpoint``."""
@@ -233,7 +242,12 @@ class Emulator:
         self, request: web.Request, endpoint: str, handler: Handler, body: Body, trace_id: str
     ) -> web.StreamResponse:
         try:
-            fault = self._picker.pick(endpoint, request.headers.get(FAULT_HEADER))
+            named = body.json.get("voice_id") if isinstance(body.json, dict) else None
+            fault = self._picker.pick(
+                endpoint,
+                request.headers.get(FAULT_HEADER),
+                named if isinstance(named, str) else None,
+            )
         except ValueError as exc:
             self._record(request, endpoint, body, trace_id, None)
             return self._count(web.Response(status=400, text=f"{FAULT_HEADER}: {exc}\n"))

@@ -244,22 +244,25 @@ class FaultPicker:
     def __init__(self, faults: Faults | None) -> None:
         self.faults = faults
         self._rng = random.Random(faults.seed if faults else 0)
-        self._queues: dict[str, deque[Fault]] = {}
+        # Each queued fault may be aimed at one voice id (None: the next request).
+        self._queues: dict[str, deque[tuple[Fault, str | None]]] = {}
 
-    def inject(self, fault: Fault, endpoint: str, times: int) -> None:
+    def inject(self, fault: Fault, endpoint: str, times: int, voice_id: str | None = None) -> None:
         """Queue ``fault`` for the next ``times`` requests to ``endpoint`` (or ``"*"``)."""
         if endpoint != "*" and endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {ENDPOINTS} or '*'")
         if times < 0:
             raise ValueError("times must be >= 0")
-        self._queues.setdefault(endpoint, deque()).extend([fault] * times)
+        self._queues.setdefault(endpoint, deque()).extend([(fault, voice_id)] * times)
 
     def pending(self, endpoint: str = "*") -> int:
         """How many queued faults wait for ``endpoint`` (``"*"``: the wildcard queue)."""
         return len(self._queues.get(endpoint, ()))
 
-    def pick(self, endpoint: str, header: str | None) -> Fault | None:
+    def pick(self, endpoint: str, header: str | None, voice_id: str | None = None) -> Fault | None:
         """The fault for one request to ``endpoint``, consuming a queued one if used.
+
+        A queued fault aimed at a voice id waits for a request naming that voice.
 
         Raises:
             ValueError: the fault header is malformed.
@@ -272,7 +275,9 @@ class FaultPicker:
         if header is not None:
             return Fault.parse(header)
         for name in (endpoint, "*"):
-            queue = self._queues.get(name)
-            if queue:
-                return queue.popleft()
+            queue = self._queues.get(name, deque())
+            for position, (fault, target) in enumerate(queue):
+                if target is None or target == voice_id:
+                    del queue[position]
+                    return fault
         return drawn
