@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from voiceclone import Client, RetryPolicy, TimeoutError, VoiceCloneError
+from voiceclone import Client, RetryPolicy, TimeoutError, VoiceCloneError, VoiceIdConflictError
 from voiceclone.emulator import Emulator, Fault
 from voiceclone.testing import TEST_API_KEY, sample_wav
 
@@ -110,11 +110,12 @@ async def test_the_timeout_covers_waiting_for_a_pooled_connection(emu: Emulator)
                 await asyncio.sleep(0.005)
             before = len(emu.requests)
             started = time.monotonic()
-            with pytest.raises(TimeoutError):
+            with pytest.raises(TimeoutError) as caught:
                 await client.list_voices()
             elapsed = time.monotonic() - started
-            # Nothing was sent: the attempt never got the connection.
+            # Nothing was sent: the attempt never got the connection, and says so.
             assert len(emu.requests) == before
+            assert caught.value.request_sent is False
             await holder
         assert not session.closed  # borrowed: the client left it open
     assert per_attempt * 0.8 <= elapsed <= per_attempt + TOLERANCE, elapsed
@@ -153,3 +154,37 @@ async def test_the_budget_covers_the_pool_wait_across_retries(emu: Emulator) -> 
         with pytest.raises(asyncio.CancelledError):
             await holder
     assert budget * 0.5 <= elapsed <= budget + TOLERANCE, elapsed
+
+
+async def test_a_pool_wait_timeout_does_not_turn_a_conflict_into_a_recovery(emu: Emulator) -> None:
+    """An attempt that never got a connection cannot have created the voice, so a 2039
+    on the retry is a real conflict, not a lost success."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        client = Client(
+            TEST_API_KEY,
+            emu.base_url,
+            session=session,
+            requests_per_minute=None,
+            timeout=0.3,
+            retry=RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.01, wait_jitter=0),
+        )
+        async with client:
+            up = await client.upload_file(SAMPLE)
+            await client.clone(file_id=up.file_id, voice_id="Taken0001")
+            emu.inject(Fault.latency(0.5), endpoint="get_voice")
+
+            async def occupy() -> None:
+                async with session.post(
+                    emu.base_url + "/get_voice",
+                    json={"voice_type": "all"},
+                    headers={"Authorization": f"Bearer {TEST_API_KEY}"},
+                ) as resp:
+                    await resp.read()
+
+            holder = asyncio.ensure_future(occupy())
+            while emu.stats.requests["get_voice"] == 0:  # noqa: ASYNC110  (no event to wait on)
+                await asyncio.sleep(0.005)
+            with pytest.raises(VoiceIdConflictError) as caught:
+                await client.clone(file_id=up.file_id, voice_id="Taken0001")
+            await holder
+    assert caught.value.status_code == 2039

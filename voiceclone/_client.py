@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
@@ -81,6 +82,15 @@ def _positive_number(name: str, value: object, *, integer: bool = False) -> None
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
         raise ConfigurationError(f"{name} must be a positive {'int' if integer else 'number'}")
+
+
+def _attempt_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    # The connect phase (waiting for a pooled connection, then connecting) ends just
+    # before the total, so an attempt that never got a connection fails as "not sent"
+    # (ConnectionTimeoutError) and cannot make a later 2039 look like a lost success.
+    # No ceiling: aiohttp rounds long timeouts up to whole seconds otherwise, which
+    # could let the total fire first.
+    return aiohttp.ClientTimeout(total=seconds, connect=seconds * 0.99, ceil_threshold=math.inf)
 
 
 class Client:
@@ -227,7 +237,7 @@ class Client:
                         data=form(opened) if form else None,
                         params=params,
                         headers=headers,
-                        timeout=aiohttp.ClientTimeout(total=timeout),
+                        timeout=_attempt_timeout(timeout),
                         allow_redirects=url is not None,
                     ) as resp:
                         http_status = resp.status
