@@ -497,7 +497,7 @@ async def test_aclose_is_idempotent_and_final(emu: Emulator) -> None:
     await client.list_voices("system")
     await client.aclose()
     await client.aclose()
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(ConfigurationError, match="closed"):
         await client.list_voices("system")
     assert emu.stats.requests["get_voice"] == 1
 

@@ -193,7 +193,9 @@ class Client:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
-            raise RuntimeError("the client is closed")
+            # A VoiceCloneError, so a call caught in backoff by aclose() ends as an
+            # outcome of its batch rather than an exception that ends the batch.
+            raise ConfigurationError("the client is closed")
         if self._session is None:
             # Created here, inside the running loop, never in __init__.
             self._session = aiohttp.ClientSession(

@@ -109,7 +109,7 @@ def _rebuild(
 
 
 class ConfigurationError(VoiceCloneError):
-    """The client cannot be used as configured: no API key, or a bad base URL."""
+    """The client cannot be used as configured: no API key, a bad base URL, or closed."""
 
 
 class ValidationError(VoiceCloneError, ValueError):
