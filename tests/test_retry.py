@@ -242,7 +242,9 @@ async def test_total_time_budget_bounds_retries(emu: Emulator) -> None:
     policy = RetryPolicy(attempts=1000, timeout=0.3, wait_initial=0.02, wait_max=0.02, budget=None)
     async with new_client(emu.base_url, retry=policy) as client:
         started = time.monotonic()
-        with pytest.raises(ServerError):
+        # The last failure is raised: a 1000, or, on a loaded machine, the last attempt's
+        # own timeout (it gets only what is left of the budget).
+        with pytest.raises((ServerError, TimeoutError)):
             await client.list_voices()
         elapsed = time.monotonic() - started
     assert elapsed < 1.0
