@@ -101,8 +101,8 @@ class Client:
         base_url: everything up to and including ``/v1``; default: env
             ``MINIMAX_BASE_URL``, else ``https://api.minimax.io/v1``.
         max_in_flight: requests on the wire at once.
-        requests_per_minute: pace of ``voice_clone`` calls; ``None`` discovers the
-            limit from rate-limit answers alone.
+        requests_per_minute: pace of ``voice_clone`` calls; ``None`` sends unpaced
+            until the first rate-limit answer, then discovers the limit from them.
         retry: a `RetryPolicy`; ``None`` for the default.
         timeout: seconds per attempt, including waiting for a pooled connection.
         session: an ``aiohttp.ClientSession`` to borrow; the client never closes it.
