@@ -1031,7 +1031,6 @@ def test_main_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert KEY not in captured.out + captured.err
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
 async def test_command_line_serves_until_interrupted(session: aiohttp.ClientSession) -> None:
     env = dict(os.environ, MINIMAX_API_KEY=KEY)
     env["PYTHONPATH"] = os.pathsep.join(
