@@ -464,3 +464,38 @@ async def test_a_gate_turn_past_the_time_budget_fails_at_once_and_is_not_retried
     assert caught.value.request_sent is False
     assert retries == []
     assert emu.stats.requests.get("voice_clone", 0) == sent
+
+
+async def test_the_budget_counts_from_the_call_not_the_first_retry() -> None:
+    # The first attempt takes 0.3 s and asks for a 1 s wait: with a 1.2 s budget there
+    # is no time for another attempt, so the answer itself is raised at once, not an
+    # OutOfTime after a wasted second.
+    async with Emulator(api_key=KEY, rpm=None, latency=0.3) as slow:
+        slow.inject(
+            respond({"base_resp": {"status_code": 1000}}, status=503, headers={"Retry-After": "1"}),
+            endpoint="get_voice",
+            times=5,
+        )
+        policy = attrs.evolve(FAST, timeout=1.2)
+        async with new_client(slow.base_url, retry=policy) as client:
+            started = time.monotonic()
+            with pytest.raises(ServerError) as caught:
+                await client.list_voices()
+            elapsed = time.monotonic() - started
+    assert caught.value.status_code == 503
+    assert caught.value.trace_id is not None
+    assert elapsed < 0.8
+    assert slow.stats.requests["get_voice"] == 1
+
+
+async def test_a_sample_gone_before_a_retry_is_a_validation_error(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    sample = tmp_path / "moved.wav"
+    sample.write_bytes(SAMPLE)
+    emu.inject(Fault.drop_before(), endpoint="files/upload")
+    async with new_client(emu.base_url, on_retry=lambda _event: sample.unlink()) as client:
+        with pytest.raises(ValidationError) as caught:
+            await client.upload_file(sample)
+    assert caught.value.field == "file"
+    assert "cannot be opened" in caught.value.problem

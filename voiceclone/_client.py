@@ -40,6 +40,7 @@ from ._events import OnResponse, OnRetry, ResponseEvent, RetryEvent
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile, Voice
 from ._pacing import GateStats, RateGate
 from ._parse import (
+    ResponseFormatError,
     parse_clone_result,
     parse_uploaded_file,
     parse_voices,
@@ -68,7 +69,11 @@ class _CallState:
 def _resolve_base_url(value: str) -> str:
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {value!r}")
+        # Never echo the URL itself: a mistyped one may still carry user:password@.
+        raise ConfigurationError(
+            f"base_url must be an http(s) URL with a host (scheme {parts.scheme!r}, "
+            f"host {'present' if parts.hostname else 'missing'})"
+        )
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigurationError("base_url must not carry a query, fragment or credentials")
     try:
@@ -317,7 +322,14 @@ class Client:
         # Most calls succeed at once, so the retry controller is built only now, and the
         # first failure is replayed into it as its attempt 1: from here on tenacity
         # decides whether, when and how often to try again.
-        retrying = new_retrying(self._retry, self._budget, paced=paced, before_sleep=before_sleep)
+        retrying = new_retrying(
+            self._retry,
+            self._budget,
+            paced=paced,
+            deadline=deadline,
+            clock=asyncio.get_running_loop().time,
+            before_sleep=before_sleep,
+        )
         async for attempt in retrying:
             with attempt:
                 if failure is not None:
@@ -393,7 +405,10 @@ class Client:
             if isinstance(file, (bytes, bytearray, memoryview)):
                 payload: IO[bytes] | bytes = bytes(file)
             else:
-                payload = open(file, "rb")  # noqa: SIM115  (closed by _send, per attempt)
+                try:
+                    payload = open(file, "rb")  # noqa: SIM115  (closed by _send, per attempt)
+                except OSError as exc:  # moved or deleted while a retry waited
+                    raise ValidationError("file", f"cannot be opened: {exc.strerror}") from None
                 opened.append(payload)
             data.add_field("file", payload, filename=name, content_type=content_type)
             return data
@@ -440,9 +455,18 @@ class Client:
             return CloneResult(
                 request.voice_id, trace_id=exc.trace_id, attempts=state.attempts, recovered=True
             )
-        return parse_clone_result(
-            body, voice_id=request.voice_id, trace_id=trace_id, attempts=state.attempts
-        )
+        try:
+            return parse_clone_result(
+                body, voice_id=request.voice_id, trace_id=trace_id, attempts=state.attempts
+            )
+        except ResponseFormatError as exc:
+            # base_resp said 0: the voice exists. Reporting a failure would send the
+            # caller into a retry that can only answer 2039.
+            logger.warning(
+                "voice %s created, but %s; returned without preview details (trace %s)",
+                request.voice_id, exc.message, trace_id,
+            )  # fmt: skip
+            return CloneResult(request.voice_id, trace_id=trace_id, attempts=state.attempts)
 
     async def list_voices(self, voice_type: str = "voice_cloning") -> list[Voice]:
         """Voices of the account. Cloned voices appear only after their first real use."""

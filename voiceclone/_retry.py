@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.stop import stop_base, stop_before_delay
+from tenacity.stop import stop_base
 
 from ._errors import OutOfTime, RateLimitError, ServerError, TransportError, ValidationError
 
@@ -122,14 +122,31 @@ class _stop_when_budget_spent(stop_base):
         return not self._budget.spend()
 
 
+class _stop_past_deadline(stop_base):
+    """Stop when the next attempt would start after the call's deadline (a loop time).
+
+    Measured from the call's start, not the controller's: the controller may be built
+    after a first attempt has already used part of the budget.
+    """
+
+    def __init__(self, deadline: float, clock: Callable[[], float]) -> None:
+        self._deadline = deadline
+        self._clock = clock
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._clock() + retry_state.upcoming_sleep >= self._deadline
+
+
 def new_retrying(
     policy: RetryPolicy,
     budget: RetryBudget,
     *,
     paced: bool,
+    deadline: float,
+    clock: Callable[[], float],
     before_sleep: Callable[[RetryCallState], None] | None = None,
 ) -> AsyncRetrying:
-    """A fresh retry controller for one call."""
+    """A fresh retry controller for one call that must end by ``deadline`` on ``clock``."""
 
     def wait(retry_state: RetryCallState) -> float:
         assert retry_state.outcome is not None
@@ -144,7 +161,7 @@ def new_retrying(
     return AsyncRetrying(
         # Budget last: stop_any short-circuits, so it is only spent on a real retry.
         stop=stop_after_attempt(policy.attempts)
-        | stop_before_delay(policy.timeout)
+        | _stop_past_deadline(deadline, clock)
         | _stop_when_budget_spent(budget),
         wait=wait,
         retry=retry_if_exception(is_retryable),
