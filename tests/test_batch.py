@@ -344,3 +344,36 @@ async def test_a_batch_killed_mid_way_resumes_without_loss_or_duplicates(
     assert set(states) == expected
     assert "failed" not in states.values()
     assert sum(s == "resumed" for s in states.values()) >= 3
+
+
+async def test_two_requests_for_one_voice_never_run_at_once() -> None:
+    async with emulator() as emu, client_for(emu) as client:
+        first, second = await uploaded(client), await uploaded(client)
+        # The first request's answer is lost after the voice was created; were the
+        # second running alongside, its 2039 would pass for a recovery of its audio.
+        emu.inject(Fault.drop_after(), voice_id="Dupvoice01")
+        batch = [CloneRequest(first, "Dupvoice01"), CloneRequest(second, "Dupvoice01")]
+        outcomes = await client.clone_all(batch, max_in_flight=2)
+    assert outcomes[0].ok
+    assert outcomes[0].result is not None
+    assert outcomes[0].result.recovered
+    assert isinstance(outcomes[1].error, ValidationError)
+    assert outcomes[1].error.field == "requests[1].voice_id"
+    assert emu.account().voices["Dupvoice01"].file_id == first
+    assert emu.account().clone_requests["Dupvoice01"] == 2  # both from request 0
+
+
+async def test_a_resumed_batch_does_not_take_an_existing_voice_for_its_own(
+    tmp_path: Path,
+) -> None:
+    sample = tmp_path / "sample.wav"
+    sample.write_bytes(make_wav(11.0))
+    journal = tmp_path / "journal.jsonl"
+    job = CloneJob("Existing01", sample)
+    async with emulator() as emu, client_for(emu) as client:
+        # The id is taken before the batch ever runs.
+        await client.clone(file_id=await uploaded(client), voice_id="Existing01")
+        for _ in range(2):  # the first run, then a re-run with the same journal
+            outcomes = [o async for o in client.clone_jobs([job], journal=journal)]
+            assert isinstance(outcomes[0].error, VoiceIdConflictError)
+    assert emu.account().clone_successes["Existing01"] == 1

@@ -132,6 +132,9 @@ async def clone_many(
     max_in_flight: int | None = None,
 ) -> AsyncIterator[CloneOutcome]:
     limit = _limit(client, max_in_flight)
+    # Two requests for one voice at once must not run: a lost answer to one would make
+    # the other's 2039 look like a recovery, of audio that did not become the voice.
+    in_flight: set[str] = set()
 
     async def run(index: int, request: CloneRequest) -> CloneOutcome:
         try:
@@ -139,7 +142,16 @@ async def clone_many(
                 raise ValidationError(
                     f"requests[{index}]", f"must be a CloneRequest, got {type(request).__name__}"
                 )
-            return CloneOutcome(index, request, result=await client.clone(request))
+            if request.voice_id in in_flight:
+                raise ValidationError(
+                    f"requests[{index}].voice_id",
+                    f"{request.voice_id!r} is already being cloned by this batch",
+                )
+            in_flight.add(request.voice_id)
+            try:
+                return CloneOutcome(index, request, result=await client.clone(request))
+            finally:
+                in_flight.discard(request.voice_id)
         except VoiceCloneError as exc:
             return CloneOutcome(index, request, error=exc)
 

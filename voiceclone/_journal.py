@@ -86,6 +86,10 @@ class Journal:
                         state.done[voice_id] = _result_from(record)
                     elif event == "sent":
                         state.sent.add(voice_id)
+                    elif event == "failed" and record.get("error") == "VoiceIdConflictError":
+                        # A conflict that was not recovered: the id existed before this
+                        # batch sent anything, so its 2039 on a re-run is no recovery.
+                        state.sent.discard(voice_id)
                 except (ValueError, KeyError, TypeError):
                     state.torn_lines += 1
                     logger.warning("journal %s: line %d is unreadable, skipped", self.path, number)
