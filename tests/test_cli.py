@@ -439,6 +439,10 @@ async def test_voices_lists_with_expiry_and_deletes(emu: Emulator, tmp_path: Pat
     assert "not used yet" in run.out
     assert "days left" in run.out
 
+    run = await cli("voices", "--journal", str(tmp_path / "missing.jsonl"), emu=emu)
+    assert run.status == 2
+    assert "missing.jsonl: no such file" in run.err
+
     run = await cli("voices", "delete", "Listed00000", emu=emu)
     assert (run.status, run.out.strip()) == (0, "deleted Listed00000")
     assert "Listed00000" not in emu.account(KEY).voices

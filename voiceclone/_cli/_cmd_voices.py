@@ -19,6 +19,7 @@ from voiceclone import VoiceCloneError
 from voiceclone._cli._connect import make_client
 from voiceclone._cli._exit import FAILED, OK, UsageError
 from voiceclone._cli._ui import Ui
+from voiceclone._journal import Journal
 
 __all__ = ["journal_voices", "voices"]
 
@@ -42,18 +43,14 @@ def journal_voices(paths: Iterable[str]) -> dict[str, dt.datetime]:
     """
     found: dict[str, dt.datetime] = {}
     for name in paths:
+        if not Path(name).is_file():
+            raise UsageError(f"--journal {name}: no such file")
         try:
-            lines = Path(name).read_text(encoding="utf-8").splitlines()
+            done = Journal(name).load().done  # a torn last line is skipped there
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or "not a text file"
             raise UsageError(f"--journal {name}: {reason}") from None
-        for line in lines:
-            try:
-                entry = json.loads(line)
-                if entry.get("event") == "ok":
-                    found[str(entry["voice_id"])] = dt.datetime.fromisoformat(entry["created_at"])
-            except (ValueError, KeyError, TypeError, AttributeError):
-                continue  # a torn last line of a killed batch
+        found.update({voice_id: result.created_at for voice_id, result in done.items()})
     return found
 
 
