@@ -272,6 +272,21 @@ def test_validation_error_survives_pickling() -> None:
     assert (copy.field, copy.problem) == ("accuracy", "must be between 0 and 1")
 
 
+def test_attributes_set_after_construction_survive_pickling() -> None:
+    batch = ValidationError("jobs[0].audio", "is empty")
+    batch.problems = [batch, ValidationError("jobs[3].voice_id", "repeats jobs[1]")]
+    limited = error_for_status(1002, "rate limit exceeded(RPM)", trace_id="t1")
+    limited.retry_after = 7.0
+    unsent = TimeoutError("POST /voice_clone: no answer within 1.0 s")
+    unsent.request_sent = False
+
+    batch_copy, limited_copy, unsent_copy = pickle.loads(pickle.dumps((batch, limited, unsent)))
+    assert [p.field for p in batch_copy.problems] == ["jobs[0].audio", "jobs[3].voice_id"]
+    assert batch_copy.problems[0] is batch_copy
+    assert limited_copy.retry_after == 7.0
+    assert unsent_copy.request_sent is False
+
+
 def test_key_never_in_configuration_errors() -> None:
     with pytest.raises(voiceclone.ConfigurationError) as err:
         Client(api_key=KEY + "\r\nX-Injected: 1")

@@ -92,9 +92,12 @@ class VoiceCloneError(Exception):
     def __reduce__(self) -> tuple[object, ...]:
         # Keyword-only fields would be lost by the default pickling of exceptions,
         # and errors cross process boundaries in multiprocessing pipelines.
+        # The instance dict carries what was set after construction (retry_after,
+        # request_sent, problems).
         return (
             _rebuild,
             (type(self), self.message, self.status_code, self.status_msg, self.trace_id),
+            dict(self.__dict__),
         )
 
 
@@ -128,7 +131,7 @@ class ValidationError(VoiceCloneError, ValueError):
         self.problems: list[ValidationError] = [self]
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.field, self.problem))
+        return (type(self), (self.field, self.problem), dict(self.__dict__))
 
 
 class APIError(VoiceCloneError):
