@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import socket
 import wave
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from conftest import KEY, SAMPLE, Gateway, names, new_client, ok, respond
 
 from voiceclone import (
@@ -561,27 +565,30 @@ async def test_unreadable_success_body_raises_format_error(client: Client, emu: 
     assert emu.stats.requests["get_voice"] == 1  # a parse failure after success is not retried
 
 
+@contextlib.asynccontextmanager
+async def preview_host(handler: Any) -> AsyncIterator[str]:
+    """A stand-in for the CDN that serves previews: yields its origin."""
+    app = web.Application()
+    app.router.add_get("/{name}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
 async def test_an_expired_preview_link_is_not_an_authentication_error(
     client: Client, tmp_path: Path
 ) -> None:
     # Preview hosts answer 403 for expired links; that says nothing about the API key.
-    from aiohttp import web
-
     async def expired(_request: web.Request) -> web.Response:
         return web.Response(status=403, text="expired")
 
-    app = web.Application()
-    app.router.add_get("/p.mp3", expired)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    async with preview_host(expired) as origin:
         with pytest.raises(APIError) as caught:
-            await client.download_demo(f"http://127.0.0.1:{port}/p.mp3", tmp_path / "p.mp3")
-    finally:
-        await runner.cleanup()
+            await client.download_demo(f"{origin}/p.mp3", tmp_path / "p.mp3")
     assert type(caught.value) is APIError
     assert caught.value.status_code == 403
     assert "base_url" not in str(caught.value)
@@ -591,8 +598,6 @@ async def test_an_expired_preview_link_is_not_an_authentication_error(
 async def test_a_preview_streamed_in_many_chunks_arrives_whole(
     client: Client, tmp_path: Path
 ) -> None:
-    from aiohttp import web
-
     audio = make_wav(30.0)  # about a megabyte: many reads on the client's side
 
     async def preview(request: web.Request) -> web.StreamResponse:
@@ -603,17 +608,8 @@ async def test_a_preview_streamed_in_many_chunks_arrives_whole(
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_get("/long.wav", preview)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        path = await client.download_demo(f"http://127.0.0.1:{port}/long.wav", tmp_path / "l.wav")
-    finally:
-        await runner.cleanup()
+    async with preview_host(preview) as origin:
+        path = await client.download_demo(f"{origin}/long.wav", tmp_path / "l.wav")
     assert path.read_bytes() == audio
 
 

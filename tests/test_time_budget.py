@@ -79,6 +79,27 @@ async def test_the_budget_bounds_uploads_too(emu: Emulator) -> None:
     assert budget * 0.5 <= elapsed <= budget + TOLERANCE, elapsed
 
 
+async def occupy_the_connection(
+    emu: Emulator, session: aiohttp.ClientSession, seconds: float
+) -> asyncio.Future[None]:
+    """Hold the session's one connection for ``seconds`` with a slow request; return once
+    the server has it, so it owns the connection."""
+    emu.inject(Fault.latency(seconds), endpoint="files/list")
+
+    async def occupy() -> None:
+        async with session.get(
+            emu.base_url + "/files/list",
+            params={"purpose": "voice_clone"},
+            headers={"Authorization": f"Bearer {TEST_API_KEY}"},
+        ) as resp:
+            await resp.read()
+
+    holder = asyncio.ensure_future(occupy())
+    while emu.stats.requests["files/list"] == 0:  # noqa: ASYNC110  (no event to wait on)
+        await asyncio.sleep(0.005)
+    return holder
+
+
 async def test_the_timeout_covers_waiting_for_a_pooled_connection(emu: Emulator) -> None:
     """A borrowed session with one connection, held by a slow request: the call must time
     out on its own schedule instead of queueing until the connection is free."""
@@ -94,20 +115,7 @@ async def test_the_timeout_covers_waiting_for_a_pooled_connection(emu: Emulator)
             retry=RetryPolicy(attempts=1),
         )
         async with client:
-            emu.inject(Fault.latency(hold), endpoint="files/list")
-
-            async def occupy() -> None:
-                async with session.get(
-                    emu.base_url + "/files/list",
-                    params={"purpose": "voice_clone"},
-                    headers={"Authorization": f"Bearer {TEST_API_KEY}"},
-                ) as resp:
-                    await resp.read()
-
-            holder = asyncio.ensure_future(occupy())
-            # Wait until the holder's request is on the server, i.e. owns the connection.
-            while emu.stats.requests["files/list"] == 0:  # noqa: ASYNC110  (no event to wait on)
-                await asyncio.sleep(0.005)
+            holder = await occupy_the_connection(emu, session, hold)
             before = len(emu.requests)
             started = time.monotonic()
             with pytest.raises(TimeoutError) as caught:
@@ -136,16 +144,7 @@ async def test_the_budget_covers_the_pool_wait_across_retries(emu: Emulator) -> 
             retry=patient(budget),
         ) as client,
     ):
-        emu.inject(Fault.latency(2.0), endpoint="files/list")
-        holder = asyncio.ensure_future(
-            session.get(
-                emu.base_url + "/files/list",
-                params={"purpose": "voice_clone"},
-                headers={"Authorization": f"Bearer {TEST_API_KEY}"},
-            )
-        )
-        while emu.stats.requests["files/list"] == 0:  # noqa: ASYNC110  (no event to wait on)
-            await asyncio.sleep(0.005)
+        holder = await occupy_the_connection(emu, session, 2.0)
         started = time.monotonic()
         with pytest.raises(TimeoutError):
             await client.list_voices()
@@ -171,19 +170,7 @@ async def test_a_pool_wait_timeout_does_not_turn_a_conflict_into_a_recovery(emu:
         async with client:
             up = await client.upload_file(SAMPLE)
             await client.clone(file_id=up.file_id, voice_id="Taken0001")
-            emu.inject(Fault.latency(0.5), endpoint="get_voice")
-
-            async def occupy() -> None:
-                async with session.post(
-                    emu.base_url + "/get_voice",
-                    json={"voice_type": "all"},
-                    headers={"Authorization": f"Bearer {TEST_API_KEY}"},
-                ) as resp:
-                    await resp.read()
-
-            holder = asyncio.ensure_future(occupy())
-            while emu.stats.requests["get_voice"] == 0:  # noqa: ASYNC110  (no event to wait on)
-                await asyncio.sleep(0.005)
+            holder = await occupy_the_connection(emu, session, 0.5)
             with pytest.raises(VoiceIdConflictError) as caught:
                 await client.clone(file_id=up.file_id, voice_id="Taken0001")
             await holder
