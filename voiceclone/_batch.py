@@ -22,8 +22,10 @@ from collections.abc import (
     Callable,
     Iterable,
 )
+from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar, cast
 
+from ._audio import AudioInfo
 from ._errors import ValidationError, VoiceCloneError
 from ._journal import Journal, JournalState
 from ._models import CloneJob, CloneOutcome, CloneRequest
@@ -173,8 +175,14 @@ async def clone_all(
     return outcomes
 
 
-def check_jobs(jobs: Iterable[object]) -> list[ValidationError]:
-    """Every problem with a batch of jobs, found without sending anything."""
+def check_jobs(
+    jobs: Iterable[object], probed: dict[Path, AudioInfo] | None = None
+) -> list[ValidationError]:
+    """Every problem with a batch of jobs, found without sending anything.
+
+    ``probed``, when given, receives what was learned of each audio file, so the
+    uploads that follow need not read the files' headers again.
+    """
     problems: list[ValidationError] = []
     seen: dict[str, int] = {}
     for i, job in enumerate(jobs):
@@ -191,23 +199,35 @@ def check_jobs(jobs: Iterable[object]) -> list[ValidationError]:
             if source is None:
                 continue
             try:
-                check_audio(source, purpose, field=f"jobs[{i}].{field}")
+                info = check_audio(source, purpose, field=f"jobs[{i}].{field}")
             except ValidationError as exc:
                 problems.append(exc)
+            else:
+                if probed is not None:
+                    probed[Path(source)] = info
     return problems
 
 
 async def _run_job(
-    client: Client, index: int, job: CloneJob, journal: Journal | None, state: JournalState
+    client: Client,
+    index: int,
+    job: CloneJob,
+    journal: Journal | None,
+    state: JournalState,
+    probed: dict[Path, AudioInfo],
 ) -> CloneOutcome:
     try:
-        sample = await client.upload_file(job.audio, purpose="voice_clone")
-        prompt = None
+        # Checked by check_jobs before the batch began: upload without probing again.
+        sample = await client._upload(job.audio, "voice_clone", probed[Path(job.audio)])
+        prompt_file_id = None
         if job.prompt_audio is not None:
-            prompt = await client.upload_file(job.prompt_audio, purpose="prompt_audio")
-        request = job.to_request(sample.file_id, prompt.file_id if prompt else None)
+            prompt = await client._upload(
+                job.prompt_audio, "prompt_audio", probed[Path(job.prompt_audio)]
+            )
+            prompt_file_id = prompt.file_id
+        request = job.to_request(sample.file_id, prompt_file_id)
         if journal is not None:
-            journal.sent(job.voice_id, sample.file_id, prompt.file_id if prompt else None)
+            journal.sent(job.voice_id, sample.file_id, prompt_file_id)
         # The upload is done once; clone() retries only the clone request.
         result = await client._clone(request, maybe_sent=job.voice_id in state.sent)
     except VoiceCloneError as exc:
@@ -233,7 +253,8 @@ async def clone_jobs(
         all_jobs: list[object] = [job async for job in jobs]
     else:
         all_jobs = list(jobs)
-    problems = check_jobs(all_jobs)
+    probed: dict[Path, AudioInfo] = {}
+    problems = check_jobs(all_jobs, probed)
     if problems:
         listed = "; ".join(str(p) for p in problems[:20])
         more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
@@ -253,7 +274,7 @@ async def clone_jobs(
     try:
 
         async def run(position: int, item: tuple[int, CloneJob]) -> CloneOutcome:
-            return await _run_job(client, item[0], item[1], book, state)
+            return await _run_job(client, item[0], item[1], book, state, probed)
 
         async with contextlib.aclosing(_fan_out(todo, limit, run)) as outcomes:
             async for outcome in outcomes:

@@ -24,6 +24,7 @@ from tenacity import RetryCallState
 
 from . import _batch
 from ._answers import PREVIEW_PATH, interpret, parse_retry_after, read_body
+from ._audio import AudioInfo
 from ._errors import (
     APIError,
     ConfigurationError,
@@ -392,21 +393,36 @@ class Client:
         purposes its duration) and re-opened on every attempt.
         """
         check_purpose(purpose)
-        info = check_audio(file, purpose)
+        return await self._upload(file, purpose, check_audio(file, purpose), filename)
+
+    async def _upload(
+        self,
+        file: str | os.PathLike[str] | bytes,
+        purpose: str,
+        info: AudioInfo,
+        filename: str | None = None,
+    ) -> UploadedFile:
+        """Upload ``file``, already checked for ``purpose`` (``info`` is what was found)."""
+        content: bytes | None = None
+        path: str | os.PathLike[str] | None = None
         if isinstance(file, (bytes, bytearray, memoryview)):
+            content = bytes(file)
             name = filename or f"audio.{info.format or 'bin'}"
         else:
+            path = file
             name = filename or Path(file).name
         content_type = _MIME.get(info.format or "", "application/octet-stream")
 
         def form(opened: list[IO[bytes]]) -> aiohttp.FormData:
             data = aiohttp.FormData()
             data.add_field("purpose", purpose)
-            if isinstance(file, (bytes, bytearray, memoryview)):
-                payload: IO[bytes] | bytes = bytes(file)
+            payload: IO[bytes] | bytes
+            if path is None:
+                assert content is not None
+                payload = content
             else:
                 try:
-                    payload = open(file, "rb")  # noqa: SIM115  (closed by _send, per attempt)
+                    payload = open(path, "rb")  # noqa: SIM115  (closed by _send, per attempt)
                 except OSError as exc:  # moved or deleted while a retry waited
                     raise ValidationError("file", f"cannot be opened: {exc.strerror}") from None
                 opened.append(payload)
