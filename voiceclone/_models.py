@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import attrs
 
@@ -28,8 +28,6 @@ __all__ = [
 #: MiniMax deletes a cloned voice not used for real speech within this time.
 VOICE_TTL: Final = dt.timedelta(days=7)
 
-_T = TypeVar("_T")
-
 
 def _checked(
     check: Callable[[Any, str], object],
@@ -45,10 +43,6 @@ def _checked(
 
 def _optional(check: Callable[[Any, str], object]) -> Any:
     return attrs.field(default=None, kw_only=True, validator=_checked(check))
-
-
-def _bool_flag() -> Any:
-    return attrs.field(default=None, kw_only=True, validator=_checked(v.check_bool))
 
 
 def _check_preview(text: str | None, model: str | None) -> None:
@@ -98,9 +92,9 @@ class CloneRequest:
     language_boost: str | None = _optional(v.check_language_boost)
     text_validation: str | None = _optional(v.check_text_validation)
     accuracy: float | None = _optional(v.check_accuracy)
-    need_noise_reduction: bool | None = _bool_flag()
-    need_volume_normalization: bool | None = _bool_flag()
-    aigc_watermark: bool | None = _bool_flag()
+    need_noise_reduction: bool | None = _optional(v.check_bool)
+    need_volume_normalization: bool | None = _optional(v.check_bool)
+    aigc_watermark: bool | None = _optional(v.check_bool)
 
     def __attrs_post_init__(self) -> None:
         if self.file_id is None:
@@ -275,9 +269,9 @@ class CloneJob:
     language_boost: str | None = _optional(v.check_language_boost)
     text_validation: str | None = _optional(v.check_text_validation)
     accuracy: float | None = _optional(v.check_accuracy)
-    need_noise_reduction: bool | None = _bool_flag()
-    need_volume_normalization: bool | None = _bool_flag()
-    aigc_watermark: bool | None = _bool_flag()
+    need_noise_reduction: bool | None = _optional(v.check_bool)
+    need_volume_normalization: bool | None = _optional(v.check_bool)
+    aigc_watermark: bool | None = _optional(v.check_bool)
 
     def __attrs_post_init__(self) -> None:
         if self.voice_id is None:

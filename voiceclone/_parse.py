@@ -13,7 +13,9 @@ import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final
+
+import attrs
 
 from ._errors import TransportError
 from ._models import CloneResult, PreviewInfo, SensitiveType, UploadedFile, Voice
@@ -95,43 +97,30 @@ def _sensitivity(body: Mapping[str, Any]) -> tuple[bool, SensitiveType]:
         return flag, SensitiveType.OTHER
 
 
+_PREVIEW_FIELDS: Final = tuple(a.name for a in attrs.fields(PreviewInfo))
+
+
 def parse_clone_result(
     body: Mapping[str, Any], *, voice_id: str, trace_id: str | None, attempts: int
 ) -> CloneResult:
     with _traced(trace_id):
-        return _parse_clone_result(body, voice_id=voice_id, trace_id=trace_id, attempts=attempts)
-
-
-def _parse_clone_result(
-    body: Mapping[str, Any], *, voice_id: str, trace_id: str | None, attempts: int
-) -> CloneResult:
-    flag, kind = _sensitivity(body)
-    extra = body.get("extra_info")
-    info = None
-    if extra is not None:
-        extra = _object(extra, "extra_info")
-        info = PreviewInfo(
-            **{
-                name: _optional_int(extra, name, "extra_info")
-                for name in (
-                    "audio_length",
-                    "audio_sample_rate",
-                    "audio_size",
-                    "bitrate",
-                    "word_count",
-                    "usage_characters",
-                )
-            }
+        flag, kind = _sensitivity(body)
+        extra = body.get("extra_info")
+        info = None
+        if extra is not None:
+            extra = _object(extra, "extra_info")
+            info = PreviewInfo(
+                **{name: _optional_int(extra, name, "extra_info") for name in _PREVIEW_FIELDS}
+            )
+        return CloneResult(
+            voice_id=voice_id,
+            demo_audio=_optional_str(body, "demo_audio", "response") or None,
+            input_sensitive=flag,
+            input_sensitive_type=kind,
+            extra_info=info,
+            trace_id=trace_id,
+            attempts=attempts,
         )
-    return CloneResult(
-        voice_id=voice_id,
-        demo_audio=_optional_str(body, "demo_audio", "response") or None,
-        input_sensitive=flag,
-        input_sensitive_type=kind,
-        extra_info=info,
-        trace_id=trace_id,
-        attempts=attempts,
-    )
 
 
 def _timestamp(value: int | None) -> dt.datetime | None:
@@ -167,33 +156,30 @@ _VOICE_GROUPS = {
 
 def parse_voices(body: Mapping[str, Any], *, trace_id: str | None = None) -> list[Voice]:
     with _traced(trace_id):
-        return _parse_voices(body)
+        return [voice for key, kind in _VOICE_GROUPS.items() for voice in _group(body, key, kind)]
 
 
-def _parse_voices(body: Mapping[str, Any]) -> list[Voice]:
+def _group(body: Mapping[str, Any], key: str, voice_type: str) -> list[Voice]:
     voices = []
-    for key, voice_type in _VOICE_GROUPS.items():
-        group = body.get(key) or []  # MiniMax sends null for an empty group
-        if not isinstance(group, list):
-            raise ResponseFormatError(f"unreadable response: {key} is not a list")
-        for i, item in enumerate(group):
-            where = f"{key}[{i}]"
-            item = _object(item, where)
-            voice_id = _optional_str(item, "voice_id", where)
-            if not voice_id:
-                raise ResponseFormatError(f"unreadable response: {where}.voice_id is missing")
-            description = item.get("description") or []
-            if not isinstance(description, list) or not all(
-                isinstance(d, str) for d in description
-            ):
-                raise ResponseFormatError(f"unreadable response: {where}.description")
-            voices.append(
-                Voice(
-                    voice_id=voice_id,
-                    voice_type=voice_type,
-                    created_time=_optional_str(item, "created_time", where),
-                    description=tuple(description),
-                    voice_name=_optional_str(item, "voice_name", where),
-                )
+    group = body.get(key) or []  # MiniMax sends null for an empty group
+    if not isinstance(group, list):
+        raise ResponseFormatError(f"unreadable response: {key} is not a list")
+    for i, item in enumerate(group):
+        where = f"{key}[{i}]"
+        item = _object(item, where)
+        voice_id = _optional_str(item, "voice_id", where)
+        if not voice_id:
+            raise ResponseFormatError(f"unreadable response: {where}.voice_id is missing")
+        description = item.get("description") or []
+        if not isinstance(description, list) or not all(isinstance(d, str) for d in description):
+            raise ResponseFormatError(f"unreadable response: {where}.description")
+        voices.append(
+            Voice(
+                voice_id=voice_id,
+                voice_type=voice_type,
+                created_time=_optional_str(item, "created_time", where),
+                description=tuple(description),
+                voice_name=_optional_str(item, "voice_name", where),
             )
+        )
     return voices
