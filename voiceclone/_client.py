@@ -47,7 +47,13 @@ from ._parse import (
     parse_voices,
 )
 from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying
-from ._validate import check_audio, check_purpose, check_voice_id
+from ._validate import (
+    DELETABLE_VOICE_TYPES,
+    check_audio,
+    check_purpose,
+    check_voice_id,
+    check_voice_type,
+)
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
@@ -486,10 +492,7 @@ class Client:
 
     async def list_voices(self, voice_type: str = "voice_cloning") -> list[Voice]:
         """Voices of the account. Cloned voices appear only after their first real use."""
-        if voice_type not in ("system", "voice_cloning", "voice_generation", "all"):
-            raise ValidationError(
-                "voice_type", "must be system, voice_cloning, voice_generation or all"
-            )
+        check_voice_type(voice_type)
         body, trace_id = await self._call(
             "POST", "/get_voice", json_body={"voice_type": voice_type}
         )
@@ -498,8 +501,7 @@ class Client:
     async def delete_voice(self, voice_id: str, *, voice_type: str = "voice_cloning") -> None:
         """Delete a cloned (or generated) voice; its id can then be used again."""
         check_voice_id(voice_id)
-        if voice_type not in ("voice_cloning", "voice_generation"):
-            raise ValidationError("voice_type", "must be voice_cloning or voice_generation")
+        check_voice_type(voice_type, DELETABLE_VOICE_TYPES)
         await self._call(
             "POST", "/delete_voice", json_body={"voice_type": voice_type, "voice_id": voice_id}
         )

@@ -33,6 +33,7 @@ __all__ = [
     "check_text",
     "check_text_validation",
     "check_voice_id",
+    "check_voice_type",
 ]
 
 VOICE_ID_PATTERN: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{6,254}[A-Za-z0-9]")
@@ -65,6 +66,10 @@ PURPOSES: Final = (
     "video_understanding",
     "video_generation_input",
 )
+
+#: What get_voice lists, and the kinds of voice delete_voice can remove.
+VOICE_TYPES: Final = ("system", "voice_cloning", "voice_generation", "all")
+DELETABLE_VOICE_TYPES: Final = ("voice_cloning", "voice_generation")
 
 MAX_TEXT_CHARS: Final = 1000
 MAX_TEXT_VALIDATION_CHARS: Final = 200
@@ -145,6 +150,10 @@ def check_language_boost(value: object, field: str = "language_boost") -> str:
 
 def check_purpose(value: object, field: str = "purpose") -> str:
     return _check_choice(value, field, PURPOSES)
+
+
+def check_voice_type(value: object, choices: tuple[str, ...] = VOICE_TYPES) -> str:
+    return _check_choice(value, "voice_type", choices)
 
 
 def check_accuracy(value: object, field: str = "accuracy") -> float:
