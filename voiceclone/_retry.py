@@ -27,14 +27,27 @@ from ._errors import OutOfTime, RateLimitError, ServerError, TransportError, Val
 __all__ = ["RetryBudget", "RetryPolicy", "is_retryable", "new_retrying"]
 
 
-def _positive(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValidationError(f"RetryPolicy.{attribute.name}", f"must be > 0, got {value!r}")
+def _number(
+    *, positive: bool = False, integer: bool = False, optional: bool = False
+) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    """An attrs validator: a number (an int if ``integer``), > 0 or >= 0; never a bool.
 
+    With ``optional``, ``None`` passes too.
+    """
+    kinds = (int,) if integer else (int, float)
+    bound = "> 0" if positive else ">= 0"
 
-def _non_negative(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValidationError(f"RetryPolicy.{attribute.name}", f"must be >= 0, got {value!r}")
+    def validate(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and optional:
+            return
+        ok = isinstance(value, kinds) and not isinstance(value, bool)
+        if not ok or not (value > 0 if positive else value >= 0):  # NaN fails both
+            kind = "an int" if integer else "a number"
+            raise ValidationError(
+                f"RetryPolicy.{attribute.name}", f"must be {kind} {bound}, got {value!r}"
+            )
+
+    return validate
 
 
 @attrs.frozen
@@ -55,18 +68,12 @@ class RetryPolicy:
             the budget off.
     """
 
-    attempts: int = attrs.field(default=6, validator=_positive)
-    timeout: float = attrs.field(default=600.0, validator=_positive)
-    wait_initial: float = attrs.field(default=1.0, validator=_non_negative)
-    wait_max: float = attrs.field(default=60.0, validator=_non_negative)
-    wait_jitter: float = attrs.field(default=1.0, validator=_non_negative)
-    budget: float | None = attrs.field(default=0.5)
-
-    def __attrs_post_init__(self) -> None:
-        if not isinstance(self.attempts, int) or isinstance(self.attempts, bool):
-            raise ValidationError("RetryPolicy.attempts", "must be an int")
-        if self.budget is not None:
-            _non_negative(self, attrs.fields(RetryPolicy).budget, self.budget)
+    attempts: int = attrs.field(default=6, validator=_number(positive=True, integer=True))
+    timeout: float = attrs.field(default=600.0, validator=_number(positive=True))
+    wait_initial: float = attrs.field(default=1.0, validator=_number())
+    wait_max: float = attrs.field(default=60.0, validator=_number())
+    wait_jitter: float = attrs.field(default=1.0, validator=_number())
+    budget: float | None = attrs.field(default=0.5, validator=_number(optional=True))
 
     def backoff(self, retry_number: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry number ``retry_number`` (1 for the first retry)."""
