@@ -125,11 +125,9 @@ class RateGate:
         loop time), so a call never sleeps past its budget.
         """
         loop = asyncio.get_running_loop()
-        if not self._queue and self._start() <= loop.time():
-            self._last = loop.time()  # the common case when the gate is not the bottleneck
-            self._first_sent = min(self._first_sent, self._last)
-            self._sent.append(self._last)
-            return self._generation
+        now = loop.time()
+        if not self._queue and self._start() <= now:
+            return self._depart(now, now)  # the common case: the gate is not the bottleneck
         # Everyone queued ahead leaves one interval apart.
         if deadline is not None and self._start() + len(self._queue) / self._rate > deadline:
             raise _out_of_time()
@@ -143,10 +141,8 @@ class RateGate:
                 now = loop.time()
                 start = self._start()
                 if start <= now:
-                    interval = 1.0 / self._rate
-                    self._last = start if now - start <= LATE_WAKE * interval else now
-                    self._sent.append(now)
-                    return self._generation
+                    on_time = now - start <= LATE_WAKE / self._rate
+                    return self._depart(start if on_time else now, now)
                 if deadline is not None and start > deadline:
                     raise _out_of_time()
                 # Sleep until the turn, or until the pace changes (see _poke).
@@ -167,6 +163,13 @@ class RateGate:
             if head and self._queue:
                 _wake(self._queue[0])
 
+    def _depart(self, scheduled: float, now: float) -> int:
+        """Let one request leave: ``scheduled`` anchors the next interval."""
+        self._last = scheduled
+        self._first_sent = min(self._first_sent, now)
+        self._sent.append(now)
+        return self._generation
+
     def _poke(self) -> None:
         """Make the sleeping head re-read the pace."""
         if self._head_alarm is not None:
@@ -177,13 +180,13 @@ class RateGate:
         self._cooldown = 0.0
         self._accepted += 1
         held, self._held = self._held, False
+        if math.isinf(self._rate):
+            return  # unpaced: nothing to grow
         if not held and self._rate > 2.0 * self._send_rate():
             # The gate held nobody back since the last success, and paces well above what
             # is sent: the in-flight limit or the caller is the bottleneck, and a pace
             # never tried teaches nothing about the server.
             return
-        if math.isinf(self._rate):
-            return  # unpaced: nothing to grow
         self._rate += self._step / self._rate
         if self._ceiling is not None:
             self._rate = min(self._rate, self._ceiling)
