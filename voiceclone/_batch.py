@@ -34,7 +34,7 @@ from ._validate import check_audio
 if TYPE_CHECKING:
     from ._client import Client
 
-__all__ = ["check_jobs", "clone_all", "clone_jobs", "clone_many"]
+__all__ = ["check_job", "check_jobs", "clone_all", "clone_jobs", "clone_many"]
 
 _Item = TypeVar("_Item")
 
@@ -194,17 +194,30 @@ def check_jobs(
                 ValidationError(f"jobs[{i}].voice_id", f"repeats jobs[{seen[job.voice_id]}]")
             )
         seen.setdefault(job.voice_id, i)
-        for field, purpose in (("audio", "voice_clone"), ("prompt_audio", "prompt_audio")):
-            source = getattr(job, field)
-            if source is None:
-                continue
-            try:
-                info = check_audio(source, purpose, field=f"jobs[{i}].{field}")
-            except ValidationError as exc:
-                problems.append(exc)
-            else:
-                if probed is not None:
-                    probed[Path(source)] = info
+        problems += check_job(job, probed, prefix=f"jobs[{i}].")
+    return problems
+
+
+def check_job(
+    job: CloneJob, probed: dict[Path, AudioInfo] | None = None, *, prefix: str = ""
+) -> list[ValidationError]:
+    """The problems of one job's audio files (format by content, size, duration).
+
+    Fields are named ``prefix`` + ``audio`` or ``prompt_audio``; ``probed``, when
+    given, receives what was learned of each file.
+    """
+    problems = []
+    for field, purpose in (("audio", "voice_clone"), ("prompt_audio", "prompt_audio")):
+        source = getattr(job, field)
+        if source is None:
+            continue
+        try:
+            info = check_audio(source, purpose, field=prefix + field)
+        except ValidationError as exc:
+            problems.append(exc)
+        else:
+            if probed is not None:
+                probed[Path(source)] = info
     return problems
 
 

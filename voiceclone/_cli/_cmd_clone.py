@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from voiceclone import CloneJob, ValidationError, VoiceCloneError
-from voiceclone._batch import check_jobs
+from voiceclone._batch import check_job
 from voiceclone._cli._connect import make_client
 from voiceclone._cli._exit import FAILED, OK, USAGE, UsageError
 from voiceclone._cli._main import DEFAULT_MODEL
@@ -85,9 +85,7 @@ async def clone(args: argparse.Namespace, ui: Ui) -> int:
         job = _job(args)
     except ValidationError as exc:
         return _refused(args, ui, [exc])
-    problems = [
-        ValidationError(p.field.partition(".")[2] or p.field, p.problem) for p in check_jobs([job])
-    ]
+    problems = check_job(job)
     if problems:
         return _refused(args, ui, problems)
     saved: Path | None = None

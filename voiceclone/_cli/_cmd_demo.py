@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from voiceclone import Client, RetryPolicy, ValidationError, VoiceCloneError
-from voiceclone._batch import check_jobs
+from voiceclone._batch import check_job
 from voiceclone._cli._cmd_batch import FULL_TABLE_ROWS
 from voiceclone._cli._demo_inputs import DemoInput, write_inputs
 from voiceclone._cli._exit import FAILED, OK
@@ -42,11 +42,8 @@ DEMO_LATENCY = 0.08
 
 def _refusal(item: DemoInput) -> ValidationError | None:
     """The first problem of one job, checked alone so that the others still run."""
-    problems = check_jobs([item.job])
-    if not problems:
-        return None
-    first = problems[0]
-    return ValidationError(first.field.partition(".")[2] or first.field, first.problem)
+    problems = check_job(item.job)
+    return problems[0] if problems else None
 
 
 def _intro(ui: Ui, inputs: Sequence[DemoInput], folder: Path, emu: Emulator) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Final
 import attrs
 
 from voiceclone import CloneJob, ValidationError
-from voiceclone._batch import check_jobs
+from voiceclone._batch import check_job
 
 __all__ = ["COLUMNS", "Manifest", "ManifestRow", "Problem", "load_manifest", "parse_bool"]
 
@@ -202,10 +202,9 @@ def _build_job(
 def _file_problems(job: CloneJob, skip: set[str], line: int) -> list[Problem]:
     """Problems with the row's audio files (format by content, size, duration)."""
     problems = []
-    for error in check_jobs([job]):
-        field = error.field.partition(".")[2] or error.field
-        if field not in skip:
-            problems.append(Problem(line, field, error.problem))
+    for error in check_job(job):
+        if error.field not in skip:
+            problems.append(Problem(line, error.field, error.problem))
     return problems
 
 
