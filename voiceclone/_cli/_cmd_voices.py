@@ -8,23 +8,20 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import attrs
 from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from voiceclone import VoiceCloneError
+from voiceclone import CloneResult, VoiceCloneError
 from voiceclone._cli._connect import make_client
 from voiceclone._cli._exit import FAILED, OK, UsageError
 from voiceclone._cli._ui import Ui
 from voiceclone._journal import Journal
 
 __all__ = ["journal_voices", "voices"]
-
-#: MiniMax deletes a cloned voice that is not used for speech within this time.
-TTL: Final = dt.timedelta(days=7)
 
 
 @attrs.frozen
@@ -35,13 +32,13 @@ class _Listed:
     expires_at: dt.datetime | None = None
 
 
-def journal_voices(paths: Iterable[str]) -> dict[str, dt.datetime]:
-    """Voices that batch journals record as cloned, with when each was cloned.
+def journal_voices(paths: Iterable[str]) -> dict[str, CloneResult]:
+    """Voices that batch journals record as cloned.
 
     Raises:
         UsageError: a journal cannot be read.
     """
-    found: dict[str, dt.datetime] = {}
+    found: dict[str, CloneResult] = {}
     for name in paths:
         if not Path(name).is_file():
             raise UsageError(f"--journal {name}: no such file")
@@ -50,16 +47,18 @@ def journal_voices(paths: Iterable[str]) -> dict[str, dt.datetime]:
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or "not a text file"
             raise UsageError(f"--journal {name}: {reason}") from None
-        found.update({voice_id: result.created_at for voice_id, result in done.items()})
+        found.update(done)
     return found
 
 
-def _merge(api: Iterable[Any], journal: dict[str, dt.datetime]) -> list[_Listed]:
+def _merge(api: Iterable[Any], journal: dict[str, CloneResult]) -> list[_Listed]:
     rows = [_Listed(v.voice_id, v.created_time, True) for v in api]
     listed = {row.voice_id for row in rows}
-    for voice_id, created in sorted(journal.items(), key=lambda item: item[1]):
+    for voice_id, result in sorted(journal.items(), key=lambda item: item[1].created_at):
         if voice_id not in listed:
-            rows.append(_Listed(voice_id, f"{created:%Y-%m-%d}", False, created + TTL))
+            rows.append(
+                _Listed(voice_id, f"{result.created_at:%Y-%m-%d}", False, result.expires_at)
+            )
     return rows
 
 
