@@ -10,10 +10,11 @@ import attrs
 
 from voiceclone import CloneJob
 from voiceclone._samples import make_wav
+from voiceclone._validate import MODELS
 
 __all__ = ["MODEL", "DemoInput", "write_inputs"]
 
-MODEL: Final = "speech-2.8-hd"
+MODEL: Final = MODELS[0]
 _NAMES: Final = (
     "Aria", "Basil", "Cleo", "Dorian", "Esme", "Felix", "Greta", "Hugo", "Iris", "Jasper",
     "Kira", "Leon", "Mira", "Nico", "Opal", "Pavel", "Quinn", "Rosa", "Silas", "Tess",

@@ -22,12 +22,13 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from voiceclone import CloneOutcome, ResponseEvent, RetryEvent
+from voiceclone import CloneOutcome, RateLimitError, ResponseEvent, RetryEvent
 from voiceclone._cli._ui import Ui
+from voiceclone._errors import STATUS_ERRORS
 
 __all__ = ["BatchProgress", "is_rate_limit_answer"]
 
-_RATE_LIMIT_CODES = frozenset({1002, 1039, 2045})
+_RATE_LIMIT_CODES = frozenset(c for c, kind in STATUS_ERRORS.items() if kind is RateLimitError)
 
 
 def is_rate_limit_answer(event: ResponseEvent) -> bool:
@@ -62,7 +63,6 @@ class BatchProgress:
     def __init__(self, ui: Ui, total: int) -> None:
         self.total = total
         self.done = 0
-        self.succeeded = 0
         self.failed = 0
         self.resumed = 0
         self.retries = 0
@@ -121,9 +121,7 @@ class BatchProgress:
         self.done += 1
         if outcome.resumed:
             self.resumed += 1
-        if outcome.ok:
-            self.succeeded += 1
-        else:
+        if not outcome.ok:
             self.failed += 1
         if self._task is not None:
             self._progress.advance(self._task)
