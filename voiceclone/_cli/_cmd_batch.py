@@ -104,7 +104,6 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
         )
         return USAGE
     journal = None if args.no_journal else Path(args.journal or f"{manifest.path}.journal.jsonl")
-    line_of = {row.job.voice_id: row.line for row in manifest.rows}
     progress = BatchProgress(ui, total=len(manifest.rows))
     client = make_client(
         args,
@@ -119,7 +118,8 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
         async with client:
             with progress:
                 async for outcome in client.clone_jobs(manifest.jobs, journal=journal):
-                    row = row_from_outcome(outcome, line=line_of.get(outcome.request.voice_id))
+                    # Outcomes are indexed by input position, and the jobs are the rows.
+                    row = row_from_outcome(outcome, line=manifest.rows[outcome.index].line)
                     progress.record(outcome)
                     rows.append(row)
                     if out is not None:

@@ -42,7 +42,7 @@ def _job(args: argparse.Namespace) -> CloneJob:
 
 def _refused(args: argparse.Namespace, ui: Ui, errors: list[ValidationError]) -> int:
     if args.json:
-        row = ResultRow(args.voice_id, error=errors[0], refused=True)
+        row = ResultRow(args.voice_id, error=errors[0])
         data = record(row)
         data["problems"] = [error_label(e) for e in errors]
         print(json.dumps(data))

@@ -154,9 +154,7 @@ async def demo(args: argparse.Namespace, ui: Ui) -> int:
             rows: dict[str, ResultRow] = {}
             for voice_id, error in refused.items():
                 if error is not None:
-                    rows[voice_id] = ResultRow(
-                        voice_id, error=error, refused=True, note=notes[voice_id]
-                    )
+                    rows[voice_id] = ResultRow(voice_id, error=error, note=notes[voice_id])
             jobs = [item.job for item in inputs if refused[item.job.voice_id] is None]
             if rows and not ui.quiet:
                 ui.out.print(

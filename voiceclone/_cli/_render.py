@@ -51,7 +51,6 @@ class ResultRow:
         result: set when the voice exists.
         error: set when it does not.
         resumed: finished by an earlier run (read back from the journal).
-        refused: its input was rejected before anything was sent.
         line: its manifest line, for batches.
         note: a remark shown in its own column (the demo labels its deliberate failures).
     """
@@ -60,13 +59,17 @@ class ResultRow:
     result: CloneResult | None = None
     error: VoiceCloneError | None = None
     resumed: bool = False
-    refused: bool = False
     line: int | None = None
     note: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.result is not None
+
+    @property
+    def refused(self) -> bool:
+        """Its input was rejected before anything was sent."""
+        return isinstance(self.error, ValidationError)
 
     @property
     def status(self) -> str:
@@ -85,7 +88,6 @@ def row_from_outcome(
         result=outcome.result,
         error=outcome.error,
         resumed=outcome.resumed,
-        refused=isinstance(outcome.error, ValidationError),
         line=line,
         note=note,
     )
