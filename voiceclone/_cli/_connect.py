@@ -33,7 +33,8 @@ def make_client(args: argparse.Namespace, **options: Any) -> Client:
     """A `Client` for the real API (or whatever ``--base-url`` points at).
 
     Raises:
-        voiceclone.ConfigurationError: no key, or a malformed base URL.
+        UsageError: no key in the environment or the key file.
+        voiceclone.ConfigurationError: a malformed base URL.
     """
     key = read_api_key(args)
     if key is None and not os.environ.get("MINIMAX_API_KEY", "").strip():

@@ -23,20 +23,7 @@ from voiceclone._batch import check_job
 __all__ = ["COLUMNS", "Manifest", "ManifestRow", "Problem", "load_manifest", "parse_bool"]
 
 #: Columns of a manifest, as `CloneJob` names them.
-COLUMNS: Final = (
-    "voice_id",
-    "audio",
-    "prompt_audio",
-    "prompt_text",
-    "text",
-    "model",
-    "language_boost",
-    "text_validation",
-    "accuracy",
-    "need_noise_reduction",
-    "need_volume_normalization",
-    "aigc_watermark",
-)
+COLUMNS: Final = tuple(a.name for a in attrs.fields(CloneJob))
 #: Shorter names accepted for the flags, matching the command line options.
 ALIASES: Final = {
     "noise_reduction": "need_noise_reduction",
