@@ -17,10 +17,10 @@ from voiceclone._cli._manifest import Manifest, Problem, load_manifest
 from voiceclone._cli._progress import BatchProgress
 from voiceclone._cli._render import (
     ResultRow,
-    failure_reasons,
     record,
     results_table,
     row_from_outcome,
+    tally,
 )
 from voiceclone._cli._ui import Ui
 
@@ -58,23 +58,19 @@ def _dry_run(ui: Ui, manifest: Manifest) -> int:
 
 def summary_line(rows: Sequence[ResultRow], progress: BatchProgress) -> str:
     """What happened, in one line of rich markup."""
-    done = [row for row in rows if row.ok]
-    recovered = sum(1 for row in done if row.result is not None and row.result.recovered)
-    flagged = sum(1 for row in done if row.result is not None and row.result.input_sensitive)
+    counts = tally(rows)
     extras = []
-    if recovered:
-        extras.append(f"{recovered} recovered after a lost answer")
+    if counts.recovered:
+        extras.append(f"{counts.recovered} recovered after a lost answer")
     if progress.resumed:
         extras.append(f"{progress.resumed} resumed from the journal")
-    if flagged:
-        extras.append(f"{flagged} flagged sensitive")
-    text = f"[green]cloned {len(done)} of {len(rows)}[/]"
+    if counts.flagged:
+        extras.append(f"{counts.flagged} flagged sensitive")
+    text = f"[green]cloned {counts.cloned} of {counts.total}[/]"
     if extras:
         text += f" ({', '.join(extras)})"
-    reasons = failure_reasons(rows)
-    if reasons:
-        listed = ", ".join(f"{count} {escape(reason)}" for reason, count in reasons.most_common())
-        text += f"; [red]failed {sum(reasons.values())}[/]: {listed}"
+    if counts.failed:
+        text += f"; [red]failed {counts.failed}[/]: {counts.reasons_text()}"
     text += (
         f"; {progress.retries} retries, {progress.rate_limited} rate-limit answers; "
         f"{progress.elapsed:.1f} s"

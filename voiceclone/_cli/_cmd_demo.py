@@ -23,7 +23,7 @@ from voiceclone._cli._cmd_batch import FULL_TABLE_ROWS
 from voiceclone._cli._demo_inputs import DemoInput, write_inputs
 from voiceclone._cli._exit import FAILED, OK
 from voiceclone._cli._progress import BatchProgress
-from voiceclone._cli._render import ResultRow, failure_reasons, results_table, row_from_outcome
+from voiceclone._cli._render import ResultRow, results_table, row_from_outcome, tally
 from voiceclone._cli._ui import Ui
 from voiceclone.emulator import Emulator, Fault, Faults
 
@@ -68,11 +68,7 @@ def _summary(
     sent: int,
     preview: str | None,
 ) -> None:
-    done = [row for row in rows if row.result is not None]
-    recovered = sum(1 for row in done if row.result is not None and row.result.recovered)
-    flagged = sum(1 for row in done if row.result is not None and row.result.input_sensitive)
-    reasons = failure_reasons(rows)
-    failed = ", ".join(f"{n} {escape(reason)}" for reason, n in reasons.most_common()) or "none"
+    counts = tally(rows)
     deliberate = sum(1 for item in inputs if item.expect in ("refused", "failed"))
     http_5xx = sum(n for status, n in emu.stats.http_statuses.items() if status >= 500)
     rpm = emu.rpm or 0.0
@@ -82,13 +78,13 @@ def _summary(
     grid.add_column()
     grid.add_row(
         "cloned",
-        f"[green]{len(done)}[/] of {len(rows)} voices "
-        f"({recovered} recovered after a lost answer, {flagged} flagged sensitive)",
+        f"[green]{counts.cloned}[/] of {counts.total} voices "
+        f"({counts.recovered} recovered after a lost answer, {counts.flagged} flagged sensitive)",
     )
     grid.add_row(
         "failed",
-        f"{sum(reasons.values())}: {failed}"
-        + (" [dim](all deliberate)[/]" if sum(reasons.values()) == deliberate else ""),
+        f"{counts.failed}: {counts.reasons_text() or 'none'}"
+        + (" [dim](all deliberate)[/]" if counts.failed == deliberate else ""),
     )
     grid.add_row(
         "server",

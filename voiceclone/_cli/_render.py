@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import attrs
 from rich import box
 from rich.console import Group, RenderableType
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -31,6 +32,7 @@ __all__ = [
     "row_from_outcome",
     "sensitivity_label",
     "short_link",
+    "tally",
 ]
 
 _STATUS_STYLE = {
@@ -126,6 +128,36 @@ def failure_reasons(rows: Iterable[ResultRow]) -> Counter[str]:
         else:
             reasons[type(row.error).__name__] += 1
     return reasons
+
+
+@attrs.frozen
+class Tally:
+    """What a batch came to, for the summaries of ``batch`` and ``demo``."""
+
+    total: int
+    cloned: int
+    recovered: int
+    flagged: int
+    reasons: Counter[str]
+
+    @property
+    def failed(self) -> int:
+        return sum(self.reasons.values())
+
+    def reasons_text(self) -> str:
+        """The failures by reason, most common first: ``"2 refused ..., 1 ..."``."""
+        return ", ".join(f"{n} {escape(reason)}" for reason, n in self.reasons.most_common())
+
+
+def tally(rows: Sequence[ResultRow]) -> Tally:
+    results = [row.result for row in rows if row.result is not None]
+    return Tally(
+        total=len(rows),
+        cloned=len(results),
+        recovered=sum(1 for r in results if r.recovered),
+        flagged=sum(1 for r in results if r.input_sensitive),
+        reasons=failure_reasons(rows),
+    )
 
 
 def short_link(url: str | None) -> Text:
