@@ -15,7 +15,7 @@ from voiceclone._samples import make_wav
 from voiceclone.emulator._body import Body, read_body
 from voiceclone.emulator._faults import FAULT_HEADER, Fault, FaultPicker, Faults
 from voiceclone.emulator._files import delete_file, list_files, retrieve_file, upload_file
-from voiceclone.emulator._rules import ApiError, status_message
+from voiceclone.emulator._rules import ApiError
 from voiceclone.emulator._state import (
     Account,
     Call,
@@ -97,16 +97,15 @@ class Emulator:
             raise ValueError("latency must be >= 0")
         self.rpm = rpm
         self.burst: int | None = None
+        self._buckets: dict[str, TokenBucket] = {}
         if rpm is not None:
             self.burst = burst if burst is not None else max(1, int(rpm) // 4)
+            self._buckets = {key: TokenBucket(rpm / 60.0, self.burst, clock) for key in keys}
         self.latency = latency
         self.host = host
         self.port = port
         self._default_key = keys[0]
         self._world = World(keys, file_ids_as_strings=file_ids_as_strings)
-        self._buckets: dict[str, TokenBucket] = {}
-        if rpm is not None and self.burst is not None:
-            self._buckets = {key: TokenBucket(rpm / 60.0, self.burst, clock) for key in keys}
         self._picker = FaultPicker(faults)
         self.stats = EmulatorStats()
         self.requests: list[RecordedRequest] = []
@@ -241,13 +240,9 @@ class Emulator:
     async def _serve(
         self, request: web.Request, endpoint: str, handler: Handler, body: Body, trace_id: str
     ) -> web.StreamResponse:
+        voice_id = parse_clone_voice_id(body.json)  # read once: faults and counters use it
         try:
-            named = body.json.get("voice_id") if isinstance(body.json, dict) else None
-            fault = self._picker.pick(
-                endpoint,
-                request.headers.get(FAULT_HEADER),
-                named if isinstance(named, str) else None,
-            )
+            fault = self._picker.pick(endpoint, request.headers.get(FAULT_HEADER), voice_id)
         except ValueError as exc:
             self._record(request, endpoint, body, trace_id, None)
             return self._count(web.Response(status=400, text=f"{FAULT_HEADER}: {exc}\n"))
@@ -260,7 +255,7 @@ class Emulator:
             await asyncio.sleep(delay)
         if fault is not None and not fault.processes:
             return self._fault_answer(request, endpoint, fault)
-        payload = self._process(request, endpoint, handler, body)
+        payload = self._process(request, endpoint, handler, body, voice_id)
         if fault is not None and fault.kind == "slow":
             await asyncio.sleep(fault.seconds)
         if fault is not None and fault.kind == "drop_after":
@@ -268,12 +263,16 @@ class Emulator:
         return self._json(endpoint, payload)
 
     def _process(
-        self, request: web.Request, endpoint: str, handler: Handler, body: Body
+        self,
+        request: web.Request,
+        endpoint: str,
+        handler: Handler,
+        body: Body,
+        voice_id: str | None,
     ) -> dict[str, Any]:
         try:
             account = self._authenticate(request)
             if endpoint == "voice_clone":
-                voice_id = parse_clone_voice_id(body.json)
                 if voice_id is not None:
                     account.clone_requests[voice_id] += 1
                 bucket = self._buckets.get(account.api_key)
@@ -289,8 +288,8 @@ class Emulator:
             )
             payload = handler(self._world, call)
         except ApiError as err:
-            return {"base_resp": {"status_code": err.code, "status_msg": err.msg}}
-        payload["base_resp"] = {"status_code": 0, "status_msg": "success"}
+            return _base_resp(err)
+        payload.update(_base_resp(None))
         return payload
 
     def _authenticate(self, request: web.Request) -> Account:
@@ -340,10 +339,7 @@ class Emulator:
 
     def _fault_answer(self, request: web.Request, endpoint: str, fault: Fault) -> web.Response:
         if fault.kind in ("status", "rate_limit"):
-            msg = fault.msg if fault.msg is not None else status_message(fault.code)
-            return self._json(
-                endpoint, {"base_resp": {"status_code": fault.code, "status_msg": msg}}
-            )
+            return self._json(endpoint, _base_resp(ApiError(fault.code, fault.msg)))
         if fault.kind == "drop_before":
             return self._drop(request, endpoint)
         response = web.Response(status=fault.http_status, body=fault.body)
@@ -385,3 +381,10 @@ class Emulator:
 async def _add_trace_id(request: web.Request, response: web.StreamResponse) -> None:
     # API answers carry the id they were logged and recorded under; the rest get a fresh one.
     response.headers.setdefault("Trace-Id", new_trace_id())
+
+
+def _base_resp(error: ApiError | None) -> dict[str, Any]:
+    """The ``base_resp`` part of an answer: success, or ``error``."""
+    if error is None:
+        return {"base_resp": {"status_code": 0, "status_msg": "success"}}
+    return {"base_resp": {"status_code": error.code, "status_msg": error.msg}}
