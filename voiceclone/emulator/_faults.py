@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Iterable, Mapping
+from typing import Final
 
 import attrs
 
@@ -202,14 +203,7 @@ class Faults:
     @property
     def total(self) -> float:
         """Probability that a request meets some fault."""
-        return (
-            self.http_5xx
-            + self.drop_before
-            + self.drop_after
-            + self.garbage
-            + self.slow
-            + self.rate_limit
-        )
+        return float(sum(getattr(self, field) for field in _RANDOM_KINDS))
 
     def applies_to(self, endpoint: str) -> bool:
         """Whether requests to ``endpoint`` draw random faults."""
@@ -218,24 +212,21 @@ class Faults:
     def draw(self, rng: random.Random) -> Fault | None:
         """Draw the fault (or none) for one request."""
         u = rng.random()
-        kinds = ("http", "drop_before", "drop_after", "garbage", "slow", "rate_limit")
-        rates = (
-            self.http_5xx,
-            self.drop_before,
-            self.drop_after,
-            self.garbage,
-            self.slow,
-            self.rate_limit,
-        )
-        for kind, rate in zip(kinds, rates, strict=True):
+        for field in _RANDOM_KINDS:
+            rate = getattr(self, field)
             if u < rate:
-                if kind == "http":
+                if field == "http_5xx":
                     return Fault.http(rng.choice((502, 503)))
-                if kind == "slow":
+                if field == "slow":
                     return Fault.slow(self.slow_seconds)
-                return Fault.parse(kind)
+                return Fault.parse(field)  # the field is named as the fault kind
             u -= rate
         return None
+
+
+#: The probability fields of `Faults`, in the order a draw walks them (part of the
+#: seeded schedule: reordering them changes which request meets which fault).
+_RANDOM_KINDS: Final = ("http_5xx", "drop_before", "drop_after", "garbage", "slow", "rate_limit")
 
 
 class FaultPicker:
