@@ -114,6 +114,9 @@ async def test_version_and_help() -> None:
     assert run.status == 0
     assert "--dry-run" in run.out
     assert "--journal" in run.out
+    run = await cli("emulator", "--help", env=cli_env(None))
+    assert run.status == 0
+    assert run.out.startswith("usage: voiceclone emulator ")
 
 
 @pytest.mark.parametrize(

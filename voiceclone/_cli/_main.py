@@ -235,7 +235,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.command == "emulator":
         from voiceclone.emulator import main as emulator_main
 
-        return emulator_main(extra)
+        return emulator_main(extra, prog="voiceclone emulator")
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not _has_rich():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from voiceclone.emulator._state import (
     Call,
     Clock,
     EmulatorStats,
+    Preview,
     RecordedRequest,
     TokenBucket,
     World,
@@ -363,19 +365,24 @@ class Emulator:
         preview = self._world.previews.get(request.match_info["token"])
         if preview is None:
             return self._count(web.Response(status=404, text="preview not found\n"))
-        data = make_wav(
-            preview.seconds,
-            pitch_hz=preview.pitch_hz,
-            sample_rate=PREVIEW_SAMPLE_RATE,
-            seed=preview.seed,
-        )
-        return self._count(web.Response(body=data, content_type="audio/wav"))
+        return self._count(web.Response(body=_render(preview), content_type="audio/wav"))
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
         # File contents are never kept, only their size and digest.
         return self._count(
             web.Response(status=410, text="the emulator does not keep uploaded file contents\n")
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _render(preview: Preview) -> bytes:
+    """A preview's audio, rendered once however often it is downloaded."""
+    return make_wav(
+        preview.seconds,
+        pitch_hz=preview.pitch_hz,
+        sample_rate=PREVIEW_SAMPLE_RATE,
+        seed=preview.seed,
+    )
 
 
 async def _add_trace_id(request: web.Request, response: web.StreamResponse) -> None:

@@ -27,7 +27,6 @@ INVALID_JSON: Any = object()
 class UploadedPart:
     """A file part of a multipart body, spooled so that it can be probed once."""
 
-    name: str
     filename: str | None
     content_type: str | None
     size: int
@@ -76,7 +75,7 @@ class Body:
             part.close()
 
 
-async def _read_file_part(part: BodyPartReader, name: str) -> UploadedPart:
+async def _read_file_part(part: BodyPartReader) -> UploadedPart:
     digest = hashlib.sha256()
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX)  # noqa: SIM115
     size = 0
@@ -89,7 +88,6 @@ async def _read_file_part(part: BodyPartReader, name: str) -> UploadedPart:
         spool.close()
         raise
     return UploadedPart(
-        name=name,
         filename=part.filename,
         content_type=part.headers.get("Content-Type"),
         size=size,
@@ -111,7 +109,7 @@ async def _read_multipart(request: web.Request, body: Body) -> None:
         name = part.name or ""
         # "file" is a file part even when a client leaves out its filename.
         if part.filename is not None or name == "file":
-            uploaded = await _read_file_part(part, name)
+            uploaded = await _read_file_part(part)
             if name in body.files:
                 uploaded.close()  # only the first part of a name counts
             else:

@@ -51,9 +51,12 @@ async def _serve(emulator: Emulator) -> None:
         await asyncio.Event().wait()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the emulator until interrupted; return the process exit status."""
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    """Run the emulator until interrupted; return the process exit status.
+
+    ``prog`` names the command in help and usage (``voiceclone emulator`` from the CLI).
+    """
+    args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     keys = args.api_keys or [os.environ.get("MINIMAX_API_KEY") or "test-key"]
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
