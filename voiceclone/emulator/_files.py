@@ -16,7 +16,7 @@ from voiceclone.emulator._rules import (
 )
 from voiceclone.emulator._state import Call, StoredFile, World
 
-__all__ = ["delete_file", "file_object", "list_files", "retrieve_file", "upload_file"]
+__all__ = ["delete_file", "file_object", "known_file", "list_files", "retrieve_file", "upload_file"]
 
 
 def file_object(world: World, stored: StoredFile) -> dict[str, Any]:
@@ -79,19 +79,22 @@ def list_files(world: World, call: Call) -> dict[str, Any]:
     return {"files": [file_object(world, f) for f in files]}
 
 
-def _known_file(call: Call, raw: Any) -> StoredFile:
+def known_file(
+    call: Call, raw: Any, *, field: str = "file_id", missing: ApiError | None = None
+) -> StoredFile:
+    """The account's file ``raw`` names; ``missing`` is raised if there is none."""
     file_id = as_file_id(raw)
     if file_id is None:
-        raise invalid("file_id must be an integer")
+        raise invalid(f"{field} must be an integer")
     stored = call.account.files.get(file_id)
     if stored is None:
-        raise invalid("file not found")
+        raise missing or invalid("file not found")
     return stored
 
 
 def retrieve_file(world: World, call: Call) -> dict[str, Any]:
     """``GET /files/retrieve?file_id=``: the file object plus a ``download_url``."""
-    stored = _known_file(call, call.query.get("file_id"))
+    stored = known_file(call, call.query.get("file_id"))
     file = file_object(world, stored)
     file["download_url"] = f"{call.origin}/downloads/{stored.file_id}"
     return {"file": file}
@@ -105,7 +108,7 @@ def delete_file(world: World, call: Call) -> dict[str, Any]:
     purpose = request.get("purpose")
     if purpose not in DELETE_PURPOSES:
         raise invalid(f"purpose must be one of {', '.join(sorted(DELETE_PURPOSES))}")
-    stored = _known_file(call, request.get("file_id"))
+    stored = known_file(call, request.get("file_id"))
     if stored.purpose != purpose:
         raise invalid("file not found")
     del call.account.files[stored.file_id]

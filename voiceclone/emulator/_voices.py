@@ -7,6 +7,7 @@ import re
 import secrets
 from typing import Any
 
+from voiceclone.emulator._files import known_file
 from voiceclone.emulator._rules import (
     CLONE_MAX_SECONDS,
     CLONE_MIN_SECONDS,
@@ -50,12 +51,8 @@ _SENSITIVE_PREFIX = "sensitive"
 
 
 def _audio_file(call: Call, raw: Any, field: str, purpose: str) -> StoredFile:
-    file_id = as_file_id(raw)
-    if file_id is None:
-        raise invalid(f"{field} must be an integer")
-    stored = call.account.files.get(file_id)
-    if stored is None:
-        raise ApiError(20132)
+    # The clone endpoint answers an unknown sample with 20132, not the files' 2013.
+    stored = known_file(call, raw, field=field, missing=ApiError(20132))
     if stored.purpose != purpose:
         raise invalid(f"{field} must be a file uploaded with purpose {purpose}")
     return stored
