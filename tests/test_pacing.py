@@ -103,7 +103,7 @@ def test_a_rate_limit_storm_closes_the_gate_once_for_everyone() -> None:
         generations = [await gate.acquire() for _ in range(5)]  # five requests in flight
         answered = now()
         for generation in generations:  # all five come back 1002
-            gate.on_rate_limited(generation)
+            await gate.on_rate_limited(generation)
         return gate, await passes(gate, 5), answered
 
     gate, retries, answered = run(main)
@@ -119,9 +119,9 @@ def test_answers_to_requests_sent_before_a_cooldown_change_nothing() -> None:
     async def main() -> tuple[RateGate, float]:
         gate = RateGate(600)
         old = await gate.acquire()
-        gate.on_rate_limited(old)
+        await gate.on_rate_limited(old)
         rate = gate.stats.requests_per_minute
-        gate.on_rate_limited(old)  # a slow answer from the same generation
+        await gate.on_rate_limited(old)  # a slow answer from the same generation
         return gate, rate
 
     gate, rate = run(main)
@@ -135,7 +135,7 @@ def test_cooldowns_without_a_success_between_them_double() -> None:
         generation = await gate.acquire()
         waits = []
         for _ in range(4):
-            gate.on_rate_limited(generation)  # refused again, no success in between
+            await gate.on_rate_limited(generation)  # refused again, no success in between
             before = now()
             generation = await gate.acquire()
             waits.append(now() - before)
@@ -151,7 +151,7 @@ def test_a_cooldown_delays_requests_already_waiting() -> None:
         generation = await gate.acquire()
         waiting = asyncio.ensure_future(passes(gate, 3))
         await asyncio.sleep(0.5)  # the three queue; the first would leave at +1 s
-        gate.on_rate_limited(generation)
+        await gate.on_rate_limited(generation)
         return await waiting, gate._closed_until
 
     times, reopened = run(main)
@@ -164,7 +164,7 @@ def test_a_rate_increase_speeds_up_requests_already_waiting() -> None:
         first = asyncio.ensure_future(passes(gate, 40))
         for _ in range(30):
             await asyncio.sleep(0.05)
-            gate.on_success()
+            await gate.on_success()
         return await first
 
     times = run(main)
@@ -179,7 +179,7 @@ def test_the_gate_never_paces_above_the_configured_limit() -> None:
         async def client() -> None:
             for _ in range(50):
                 await gate.acquire()
-                gate.on_success()
+                await gate.on_success()
 
         await asyncio.gather(*(client() for _ in range(4)))
         return gate.stats.requests_per_minute
@@ -192,7 +192,7 @@ def test_an_unknown_limit_is_not_paced_until_refused() -> None:
         gate = RateGate(None)
         times = await passes(gate, 50)
         for _ in times:
-            gate.on_success()
+            await gate.on_success()
         assert gate.stats.requests_per_minute == float("inf")
         return times
 
@@ -204,9 +204,9 @@ def test_a_first_refusal_paces_at_what_was_accepted() -> None:
         gate = RateGate(None)
         for _ in range(10):  # ten requests a second, unpaced and accepted
             generation = await gate.acquire()
-            gate.on_success()
+            await gate.on_success()
             await asyncio.sleep(0.1)
-        gate.on_rate_limited(generation)
+        await gate.on_rate_limited(generation)
         return gate.stats.requests_per_minute, gaps(await passes(gate, 5))
 
     rpm, spacing = run(main)
@@ -221,10 +221,10 @@ def test_a_first_refusal_of_requests_sent_together_uses_the_acceptance_rate() ->
         generation = 0
         for _ in range(4):  # bursts of 8 that leave together, one burst a second
             for _ in await passes(gate, 8):
-                gate.on_success()
+                await gate.on_success()
             generation = await gate.acquire()
             await asyncio.sleep(1.0)
-        gate.on_rate_limited(generation)
+        await gate.on_rate_limited(generation)
         return gate.stats.requests_per_minute
 
     rpm = run(main)
@@ -235,10 +235,10 @@ def test_the_pace_does_not_grow_where_nobody_is_held_back() -> None:
     async def main() -> float:
         gate = RateGate(None)
         generation = await gate.acquire()
-        gate.on_rate_limited(generation)  # refused at once: the documented default pace
+        await gate.on_rate_limited(generation)  # refused at once: the documented default pace
         for _ in range(40):  # one request every two seconds: the gate never holds it back
             await gate.acquire()
-            gate.on_success()
+            await gate.on_success()
             await asyncio.sleep(2.0)
         return gate.stats.requests_per_minute
 
@@ -305,10 +305,10 @@ async def _simulate(
             await asyncio.sleep(latency)
             if ok:
                 accepted.append(now())
-                gate.on_success()
+                await gate.on_success()
             else:
                 refused += 1
-                gate.on_rate_limited(generation)
+                await gate.on_rate_limited(generation)
 
     await asyncio.gather(*(worker() for _ in range(8)))
     return accepted, refused

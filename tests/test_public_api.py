@@ -32,6 +32,7 @@ PUBLIC = {
     "ResponseEvent",
     "VoiceCloneError",
     "ConfigurationError",
+    "JournalError",
     "ValidationError",
     "APIError",
     "RateLimitError",

@@ -39,7 +39,7 @@ from ._errors import (
 )
 from ._events import OnResponse, OnRetry, ResponseEvent, RetryEvent
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile, Voice
-from ._pacing import GateStats, RateGate
+from ._pacing import Gate, GateStats, RateGate
 from ._parse import (
     ResponseFormatError,
     parse_clone_result,
@@ -156,7 +156,7 @@ class Client:
         self._retry = retry or RetryPolicy()
         self._timeout = float(timeout)
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._gate = RateGate(requests_per_minute)
+        self._gate: Gate = RateGate(requests_per_minute)
         self._budget = RetryBudget(self._retry.budget)
         self._session = session
         self._owns_session = session is None
@@ -372,7 +372,7 @@ class Client:
             )
         except RateLimitError:
             if paced:
-                self._gate.on_rate_limited(generation)
+                await self._gate.on_rate_limited(generation)
             raise
         except ServerError:
             state.ambiguous = True
@@ -381,7 +381,7 @@ class Client:
             state.ambiguous = state.ambiguous or exc.request_sent
             raise
         if paced:
-            self._gate.on_success()
+            await self._gate.on_success()
         return answer
 
     # -- endpoints --------------------------------------------------------------------

@@ -3,6 +3,7 @@
 ```
 VoiceCloneError                        base; .status_code .status_msg .trace_id where known
 ├── ConfigurationError                 no API key, bad base URL
+├── JournalError                       a batch journal cannot be read or written
 ├── ValidationError (also ValueError)  bad input caught before any request is sent
 ├── APIError                           the server answered with a non-zero base_resp.status_code
 │   ├── RateLimitError                 1002, 1039, 2045 (retried automatically first)
@@ -36,6 +37,7 @@ __all__ = [
     "ConfigurationError",
     "InsufficientBalanceError",
     "InvalidParameterError",
+    "JournalError",
     "OutOfTime",
     "PermissionDeniedError",
     "QuotaExceededError",
@@ -113,6 +115,23 @@ def _rebuild(
 
 class ConfigurationError(VoiceCloneError):
     """The client cannot be used as configured: no API key, a bad base URL, or closed."""
+
+
+class JournalError(VoiceCloneError):
+    """A batch journal cannot be read or written (a full disk, a damaged file, a lock).
+
+    What was recorded before stays valid: re-run the batch to resume it.
+
+    Attributes:
+        path: the journal's file name or name, when known.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.message,), dict(self.__dict__))
 
 
 class ValidationError(VoiceCloneError, ValueError):

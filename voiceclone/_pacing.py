@@ -37,12 +37,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
+from typing import Protocol
 
 import attrs
 
 from ._errors import OutOfTime
 
-__all__ = ["GateStats", "RateGate"]
+__all__ = ["Gate", "GateStats", "RateGate"]
 
 #: Fraction of the measured server rate the gate settles at after a rate-limit answer.
 BELOW = 0.95
@@ -76,6 +77,29 @@ class GateStats:
     requests_per_minute: float  #: the current pace
     rate_limited: int  #: rate-limit answers received
     cooldowns: int  #: times the gate closed
+
+
+class Gate(Protocol):
+    """What the client needs of a rate gate: the local `RateGate`, or one shared by processes.
+
+    A paced attempt calls `acquire` before it is sent, then reports how it went:
+    `on_rate_limited` with the generation `acquire` returned when the server refused
+    it for its rate, `on_success` when it was accepted. Other failures are not
+    reported: they say nothing about the rate.
+    """
+
+    @property
+    def stats(self) -> GateStats: ...
+
+    async def acquire(self, deadline: float | None = None) -> int:
+        """Wait for this request's turn; raise `OutOfTime` if it would come after ``deadline``."""
+        ...
+
+    async def on_success(self) -> None: ...
+
+    async def on_rate_limited(self, generation: int) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -175,7 +199,7 @@ class RateGate:
         if self._head_alarm is not None:
             _wake(self._head_alarm)
 
-    def on_success(self) -> None:
+    async def on_success(self) -> None:
         """A paced request was accepted: creep the rate back up."""
         self._cooldown = 0.0
         self._accepted += 1
@@ -192,7 +216,7 @@ class RateGate:
             self._rate = min(self._rate, self._ceiling)
         self._poke()
 
-    def on_rate_limited(self, generation: int) -> None:
+    async def on_rate_limited(self, generation: int) -> None:
         """A paced request sent in ``generation`` was refused for its rate."""
         self._rate_limited += 1
         if generation != self._generation:
@@ -226,6 +250,9 @@ class RateGate:
             self._cooldown = min(max(COOLDOWN_INTERVALS / self._rate, MIN_COOLDOWN), MAX_COOLDOWN)
         self._closed_until = now + self._cooldown
         self._poke()
+
+    async def aclose(self) -> None:
+        """Nothing to release: the local gate holds no connection."""
 
     def _send_rate(self) -> float:
         """Requests per second over the latest few that left (infinite if unknown)."""
