@@ -32,7 +32,7 @@ from voiceclone import (
     Voice,
 )
 from voiceclone._client import DEFAULT_BASE_URL
-from voiceclone._parse import ResponseFormatError
+from voiceclone._errors import InsecureTransportWarning, ResponseFormatError
 from voiceclone._samples import make_m4a, make_mp3, make_wav
 from voiceclone.emulator import Emulator
 
@@ -382,7 +382,7 @@ async def test_download_demo_refusals(client: Client, emu: Emulator, tmp_path: P
         await client.download_demo("file:///etc/passwd", tmp_path / "x.wav")
     with pytest.raises(APIError) as missing:
         await client.download_demo(emu.origin + "/previews/nothing.wav", tmp_path / "x.wav")
-    assert missing.value.status_code == 404
+    assert missing.value.http_status == 404
     assert "base_url" not in str(missing.value)  # a preview link is not the API
     assert names(tmp_path) == []
 
@@ -399,9 +399,9 @@ def test_environment_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("MINIMAX_BASE_URL", "https://api.minimaxi.com/v1/")
     assert Client().base_url == "https://api.minimaxi.com/v1"
-    assert Client(base_url="http://gw.example:8080/minimax/v1").base_url == (
-        "http://gw.example:8080/minimax/v1"
-    )
+    with pytest.warns(InsecureTransportWarning, match="plain http to gw.example"):
+        plain = Client(base_url="http://gw.example:8080/minimax/v1")
+    assert plain.base_url == "http://gw.example:8080/minimax/v1"
 
     monkeypatch.delenv("MINIMAX_API_KEY")
     with pytest.raises(ConfigurationError, match="MINIMAX_API_KEY"):
@@ -448,17 +448,17 @@ def test_bad_options(option: str, value: object) -> None:
 
 
 def test_client_properties_and_repr() -> None:
-    client = Client(api_key=KEY, base_url="http://h/v1", max_in_flight=3, requests_per_minute=30)
+    client = Client(api_key=KEY, base_url="https://h/v1", max_in_flight=3, requests_per_minute=30)
     assert client.max_in_flight == 3
     assert client.rate_stats.requests_per_minute == pytest.approx(30.0)
     assert client.rate_stats.rate_limited == 0
     assert repr(client) == (
-        "Client(base_url='http://h/v1', max_in_flight=3, requests_per_minute=30)"
+        "Client(base_url='https://h/v1', max_in_flight=3, requests_per_minute=30)"
     )
 
 
 def test_no_pacing_option() -> None:
-    client = Client(api_key=KEY, base_url="http://h/v1", requests_per_minute=None)
+    client = Client(api_key=KEY, base_url="https://h/v1", requests_per_minute=None)
     assert repr(client).endswith("requests_per_minute=None)")
 
 
@@ -552,7 +552,7 @@ async def test_wrong_base_url_path_mentions_base_url(emu: Emulator) -> None:
         with pytest.raises(APIError) as err:
             await client.list_voices()
     assert type(err.value) is APIError
-    assert err.value.status_code == 404
+    assert err.value.http_status == 404
     assert "base_url" in str(err.value)
     assert emu.stats.http_statuses[200] == 0
 
@@ -590,7 +590,7 @@ async def test_an_expired_preview_link_is_not_an_authentication_error(
         with pytest.raises(APIError) as caught:
             await client.download_demo(f"{origin}/p.mp3", tmp_path / "p.mp3")
     assert type(caught.value) is APIError
-    assert caught.value.status_code == 403
+    assert caught.value.http_status == 403
     assert "base_url" not in str(caught.value)
     assert not (tmp_path / "p.mp3").exists()
 

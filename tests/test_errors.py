@@ -28,8 +28,7 @@ from voiceclone import (
     VoiceCloneError,
     VoiceIdConflictError,
 )
-from voiceclone._errors import STATUS_ERRORS, error_for_status
-from voiceclone._parse import ResponseFormatError
+from voiceclone._errors import STATUS_ERRORS, ResponseFormatError, error_for_status
 from voiceclone.emulator import Emulator, Fault
 
 ONE_TRY = voiceclone.RetryPolicy(attempts=1)
@@ -144,7 +143,7 @@ async def test_gateway_http_errors(
         await once.list_voices()
 
     assert type(err.value) is cls
-    assert err.value.status_code == status
+    assert (err.value.http_status, err.value.status_code) == (status, None)
     assert f"HTTP {status}" in str(err.value)
     assert "base_url" not in str(err.value)
     assert err.value.trace_id == emu.requests[-1].trace_id
@@ -163,7 +162,7 @@ async def test_a_5xx_wins_over_a_business_code_in_its_body(once: Client, emu: Em
     emu.inject(Fault.http(503, body, "application/json"), endpoint="get_voice")
     with pytest.raises(ServerError) as err:
         await once.list_voices()
-    assert err.value.status_code == 503
+    assert err.value.http_status == 503
 
 
 async def test_business_code_wins_over_a_4xx(once: Client, emu: Emulator) -> None:
@@ -225,12 +224,12 @@ def test_hierarchy() -> None:
 
 
 def test_str_and_repr() -> None:
-    err = error_for_status(2056, "usage limit exceeded", trace_id="abc123")
+    err = error_for_status(2056, "usage limit exceeded", trace_id="abc123", http_status=200)
     assert isinstance(err, QuotaExceededError)
     assert str(err) == "MiniMax status 2056: usage limit exceeded (trace id abc123)"
     assert repr(err) == (
         "QuotaExceededError('MiniMax status 2056: usage limit exceeded', "
-        "status_code=2056, trace_id='abc123')"
+        "status_code=2056, http_status=200, trace_id='abc123')"
     )
     plain = TransportError("POST /voice_clone: ServerDisconnectedError")
     assert str(plain) == "POST /voice_clone: ServerDisconnectedError"
@@ -272,19 +271,25 @@ def test_validation_error_survives_pickling() -> None:
     assert (copy.field, copy.problem) == ("accuracy", "must be between 0 and 1")
 
 
-def test_attributes_set_after_construction_survive_pickling() -> None:
-    batch = ValidationError("jobs[0].audio", "is empty")
-    batch.problems = [batch, ValidationError("jobs[3].voice_id", "repeats jobs[1]")]
-    limited = error_for_status(1002, "rate limit exceeded(RPM)", trace_id="t1")
-    limited.retry_after = 7.0
-    unsent = TimeoutError("POST /voice_clone: no answer within 1.0 s")
-    unsent.request_sent = False
+def test_every_attribute_survives_pickling() -> None:
+    problems = [
+        ValidationError("jobs[0].audio", "is empty"),
+        ValidationError("jobs[3].voice_id", "repeats jobs[1]"),
+    ]
+    batch = ValidationError("jobs[0].audio", "2 problem(s)", problems=problems)
+    limited = error_for_status(1002, "rate limit exceeded(RPM)", trace_id="t1", retry_after=7.0)
+    unsent = TimeoutError("POST /voice_clone: no answer within 1.0 s", request_sent=False)
+    final = TransportError("GET /<demo_audio>: ClientSSLError", retryable=False)
+    gateway = ServerError("HTTP 502 from POST /voice_clone", http_status=502)
 
-    batch_copy, limited_copy, unsent_copy = pickle.loads(pickle.dumps((batch, limited, unsent)))
+    copies = pickle.loads(pickle.dumps((batch, limited, unsent, final, gateway)))
+    batch_copy, limited_copy, unsent_copy, final_copy, gateway_copy = copies
     assert [p.field for p in batch_copy.problems] == ["jobs[0].audio", "jobs[3].voice_id"]
-    assert batch_copy.problems[0] is batch_copy
-    assert limited_copy.retry_after == 7.0
+    assert (limited_copy.retry_after, limited_copy.status_code) == (7.0, 1002)
     assert unsent_copy.request_sent is False
+    assert final_copy.retryable is False
+    assert (gateway_copy.http_status, gateway_copy.status_code) == (502, None)
+    assert str(limited_copy) == str(limited)
 
 
 def test_key_never_in_configuration_errors() -> None:

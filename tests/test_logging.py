@@ -118,7 +118,11 @@ def test_retries_are_logged_with_cause_attempt_and_wait(run: Run) -> None:
     assert len(retry_lines) == len(run.retries) == 3
     for message, event in zip(retry_lines, run.retries, strict=True):
         assert message.startswith(f"retrying POST /voice_clone after {type(event.error).__name__}")
-        assert f"(status {event.error.status_code}, trace {event.error.trace_id})" in message
+        error = event.error
+        assert (
+            f"(HTTP {error.http_status}, status {error.status_code}, trace {error.trace_id})"
+            in message
+        )
         assert f"attempt {event.attempt} failed, waiting {event.wait:.2f} s" in message
     assert "voice LoggedVoice02 recovered: an earlier attempt created it" in info
 
@@ -179,7 +183,7 @@ def test_retry_events_carry_cause_wait_and_voice(run: Run) -> None:
     assert {e.voice_id for e in run.retries} == {"LoggedVoice02"}
     assert {e.path for e in run.retries} == {"/voice_clone"}
     assert isinstance(first.error, voiceclone.ServerError)
-    assert first.error.status_code == 502
+    assert first.error.http_status == 502
     assert isinstance(second.error, voiceclone.RateLimitError)
     assert second.error.status_code == 1002
     assert isinstance(third.error, voiceclone.TransportError)

@@ -33,6 +33,7 @@ PUBLIC = {
     "VoiceCloneError",
     "ConfigurationError",
     "JournalError",
+    "InsecureTransportWarning",
     "ValidationError",
     "APIError",
     "RateLimitError",

@@ -26,8 +26,7 @@ from voiceclone import (
     ValidationError,
     VoiceIdConflictError,
 )
-from voiceclone._errors import error_for_status
-from voiceclone._parse import ResponseFormatError
+from voiceclone._errors import ResponseFormatError, error_for_status
 from voiceclone._retry import RetryBudget, is_retryable
 from voiceclone.emulator import Emulator, Fault
 
@@ -482,7 +481,7 @@ async def test_the_budget_counts_from_the_call_not_the_first_retry() -> None:
             with pytest.raises(ServerError) as caught:
                 await client.list_voices()
             elapsed = time.monotonic() - started
-    assert caught.value.status_code == 503
+    assert caught.value.http_status == 503
     assert caught.value.trace_id is not None
     assert elapsed < 0.8
     assert slow.stats.requests["get_voice"] == 1

@@ -3,100 +3,87 @@
 MiniMax answers HTTP 200 with the outcome in ``base_resp``, so a non-zero
 ``status_code`` is an error whatever the HTTP status; gateways in front of it add
 HTTP 5xx, 429 and HTML bodies. This is the one place that tells them apart.
+A preview download is not an API answer (no ``base_resp``, a host of its own):
+`preview_body` judges it by its HTTP status alone.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
-from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
-import aiohttp
+from ._errors import (
+    APIError,
+    AuthenticationError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    error_for_status,
+)
+from ._parse import int64
+from ._transport import Answer
 
-from ._errors import APIError, AuthenticationError, RateLimitError, ServerError, error_for_status
-from ._parse import ResponseFormatError, int64
-
-__all__ = ["MAX_BODY_BYTES", "PREVIEW_PATH", "interpret", "parse_retry_after", "read_body"]
-
-#: Answers larger than this are not MiniMax JSON; stop reading instead of buffering them.
-MAX_BODY_BYTES: Final = 16 * 1024 * 1024
-#: What logs and events call a preview download, whose URL is not under base_url.
-PREVIEW_PATH: Final = "/<demo_audio>"
+__all__ = ["api_body", "preview_body"]
 
 
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    # isdigit() alone admits "²" and other digits float() refuses.
-    if value.strip().isascii() and value.strip().isdigit():
-        return float(value)
+def _http_error(answer: Answer, what: str, *, api: bool) -> APIError:
+    """The error for a non-200 answer without a usable ``base_resp``."""
+    status = answer.http_status
+    cls: type[APIError] = APIError
+    hint = ""
+    if status >= 500:
+        cls = ServerError
+    elif status == 429:
+        cls = RateLimitError
+    elif not api:
+        pass  # an expired or missing preview link says nothing about the key or base_url
+    elif status in (401, 403):
+        cls = AuthenticationError
+    elif status == 404:
+        hint = ": check base_url (it must end with /v1)"
+    return cls(
+        f"HTTP {status} from {what}{hint}",
+        http_status=status,
+        trace_id=answer.trace_id,
+        retry_after=answer.retry_after,
+    )
+
+
+def api_body(answer: Answer, what: str) -> tuple[dict[str, Any], int]:
+    """The decoded JSON object of a successful API answer and its status code, or raise."""
     try:
-        when = email.utils.parsedate_to_datetime(value) if "," in value else None
-        return max(0.0, when.timestamp() - time.time()) if when else None
-    except (TypeError, ValueError, OverflowError, IndexError):
-        return None  # a malformed hint (from a proxy, say) is no hint
-
-
-async def read_body(resp: aiohttp.ClientResponse, path: str) -> bytes:
-    """The whole body, refusing one too large to be MiniMax JSON or a preview."""
-    length = resp.content_length
-    if length is not None:
-        if length > MAX_BODY_BYTES:
-            raise ResponseFormatError(f"unreadable response from {path}: body over 16 MiB")
-        return await resp.read()  # bounded by the length; the common case
-    chunks = []
-    size = 0
-    async for chunk in resp.content.iter_any():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ResponseFormatError(f"unreadable response from {path}: body over 16 MiB")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def interpret(
-    path: str, http_status: int, body: bytes, trace_id: str | None, retry_after: float | None
-) -> tuple[Any, int]:
-    """Map an answer to its decoded JSON or to the error it stands for."""
-    try:
-        decoded = json.loads(body)
+        decoded = json.loads(answer.body)
     except (ValueError, RecursionError):
         decoded = None
     base = decoded.get("base_resp") if isinstance(decoded, dict) else None
     code = base.get("status_code") if isinstance(base, dict) else None
-    if code is not None and http_status < 500:
+    if code is not None and answer.http_status < 500:
         try:
             code = int64(code, "base_resp.status_code")
         except ResponseFormatError as exc:
-            exc.trace_id = trace_id
-            raise
+            raise ResponseFormatError(exc.message, trace_id=answer.trace_id) from None
         if code != 0:
-            msg = base.get("status_msg") if isinstance(base, dict) else None
-            err = error_for_status(code, msg if isinstance(msg, str) else None, trace_id=trace_id)
-            err.retry_after = retry_after
-            raise err
-    if http_status != 200:
-        cls: type[APIError] = APIError
-        hint = ""
-        if http_status >= 500:
-            cls = ServerError
-        elif http_status == 429:
-            cls = RateLimitError
-        elif path == PREVIEW_PATH:
-            pass  # an expired or missing preview link says nothing about the key or base_url
-        elif http_status in (401, 403):
-            cls = AuthenticationError
-        elif http_status == 404:
-            hint = ": check base_url (it must end with /v1)"
-        err = cls(
-            f"HTTP {http_status} from {path}{hint}", status_code=http_status, trace_id=trace_id
-        )
-        err.retry_after = retry_after
-        raise err
+            assert isinstance(base, dict)
+            msg = base.get("status_msg")
+            raise error_for_status(
+                code,
+                msg if isinstance(msg, str) else None,
+                trace_id=answer.trace_id,
+                retry_after=answer.retry_after,
+                http_status=answer.http_status,
+            )
+    if answer.http_status != 200:
+        raise _http_error(answer, what, api=True)
     if not isinstance(decoded, dict) or code is None:
-        what = "not a JSON object" if not isinstance(decoded, dict) else "no base_resp.status_code"
-        raise ResponseFormatError(f"unreadable response from {path}: {what}", trace_id=trace_id)
+        shape = "not a JSON object" if not isinstance(decoded, dict) else "no base_resp.status_code"
+        raise ResponseFormatError(
+            f"unreadable response from {what}: {shape}", trace_id=answer.trace_id
+        )
     return decoded, code
+
+
+def preview_body(answer: Answer, what: str) -> bytes:
+    """The bytes of a preview download, or the error its HTTP status stands for."""
+    if answer.http_status != 200:
+        raise _http_error(answer, what, api=False)
+    return answer.body

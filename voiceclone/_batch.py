@@ -23,20 +23,32 @@ from collections.abc import (
     Iterable,
 )
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TypeVar, cast
+from typing import Final, TypeVar, cast
+
+import attrs
 
 from ._audio import AudioInfo
 from ._errors import ValidationError, VoiceCloneError
 from ._journal import Journal, JournalState
-from ._models import CloneJob, CloneOutcome, CloneRequest
-from ._validate import check_audio
+from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile
+from ._validate import check_jobs, check_number
 
-if TYPE_CHECKING:
-    from ._client import Client
-
-__all__ = ["check_job", "check_jobs", "clone_all", "clone_jobs", "clone_many"]
+__all__ = ["Port", "clone_all", "clone_jobs", "clone_many"]
 
 _Item = TypeVar("_Item")
+
+
+@attrs.frozen
+class Port:
+    """What a batch needs of the client: its in-flight cap and three ways to call it."""
+
+    max_in_flight: int
+    #: `Client.clone` with a validated request.
+    clone: Callable[[CloneRequest], Awaitable[CloneResult]]
+    #: Upload a file already checked for a purpose (with what the check learned).
+    upload: Callable[[str | os.PathLike[str], str, AudioInfo], Awaitable[UploadedFile]]
+    #: Clone, saying whether an earlier run may already have sent the request.
+    clone_maybe_sent: Callable[[CloneRequest, bool], Awaitable[CloneResult]]
 
 
 _DONE: Final = object()
@@ -65,11 +77,11 @@ def _puller(items: Iterable[_Item] | AsyncIterable[_Item]) -> Callable[[], Await
     return pull_async
 
 
-def _limit(client: Client, max_in_flight: int | None) -> int:
-    limit = client.max_in_flight if max_in_flight is None else max_in_flight
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValidationError("max_in_flight", f"must be a positive int, got {limit!r}")
-    return limit
+def _limit(client: Port, max_in_flight: int | None) -> int:
+    if max_in_flight is None:
+        return client.max_in_flight
+    check_number(max_in_flight, "max_in_flight", positive=True, integer=True)
+    return max_in_flight
 
 
 async def _fan_out(
@@ -128,7 +140,7 @@ async def _fan_out(
 
 
 async def clone_many(
-    client: Client,
+    client: Port,
     requests: Iterable[CloneRequest] | AsyncIterable[CloneRequest],
     *,
     max_in_flight: int | None = None,
@@ -165,7 +177,7 @@ async def clone_many(
 
 
 async def clone_all(
-    client: Client,
+    client: Port,
     requests: Iterable[CloneRequest] | AsyncIterable[CloneRequest],
     *,
     max_in_flight: int | None = None,
@@ -175,54 +187,8 @@ async def clone_all(
     return outcomes
 
 
-def check_jobs(
-    jobs: Iterable[object], probed: dict[Path, AudioInfo] | None = None
-) -> list[ValidationError]:
-    """Every problem with a batch of jobs, found without sending anything.
-
-    ``probed``, when given, receives what was learned of each audio file, so the
-    uploads that follow need not read the files' headers again.
-    """
-    problems: list[ValidationError] = []
-    seen: dict[str, int] = {}
-    for i, job in enumerate(jobs):
-        if not isinstance(job, CloneJob):
-            problems.append(ValidationError(f"jobs[{i}]", "must be a CloneJob"))
-            continue
-        if job.voice_id in seen:
-            problems.append(
-                ValidationError(f"jobs[{i}].voice_id", f"repeats jobs[{seen[job.voice_id]}]")
-            )
-        seen.setdefault(job.voice_id, i)
-        problems += check_job(job, probed, prefix=f"jobs[{i}].")
-    return problems
-
-
-def check_job(
-    job: CloneJob, probed: dict[Path, AudioInfo] | None = None, *, prefix: str = ""
-) -> list[ValidationError]:
-    """The problems of one job's audio files (format by content, size, duration).
-
-    Fields are named ``prefix`` + ``audio`` or ``prompt_audio``; ``probed``, when
-    given, receives what was learned of each file.
-    """
-    problems = []
-    for field, purpose in (("audio", "voice_clone"), ("prompt_audio", "prompt_audio")):
-        source = getattr(job, field)
-        if source is None:
-            continue
-        try:
-            info = check_audio(source, purpose, field=prefix + field)
-        except ValidationError as exc:
-            problems.append(exc)
-        else:
-            if probed is not None:
-                probed[Path(source)] = info
-    return problems
-
-
 async def _run_job(
-    client: Client,
+    client: Port,
     index: int,
     job: CloneJob,
     journal: Journal | None,
@@ -231,10 +197,10 @@ async def _run_job(
 ) -> CloneOutcome:
     try:
         # Checked by check_jobs before the batch began: upload without probing again.
-        sample = await client._upload(job.audio, "voice_clone", probed[Path(job.audio)])
+        sample = await client.upload(job.audio, "voice_clone", probed[Path(job.audio)])
         prompt_file_id = None
         if job.prompt_audio is not None:
-            prompt = await client._upload(
+            prompt = await client.upload(
                 job.prompt_audio, "prompt_audio", probed[Path(job.prompt_audio)]
             )
             prompt_file_id = prompt.file_id
@@ -242,7 +208,7 @@ async def _run_job(
         if journal is not None:
             journal.sent(job.voice_id, sample.file_id, prompt_file_id)
         # The upload is done once; clone() retries only the clone request.
-        result = await client._clone(request, maybe_sent=job.voice_id in state.sent)
+        result = await client.clone_maybe_sent(request, job.voice_id in state.sent)
     except VoiceCloneError as exc:
         if journal is not None:
             journal.failed(job.voice_id, exc)
@@ -253,7 +219,7 @@ async def _run_job(
 
 
 async def clone_jobs(
-    client: Client,
+    client: Port,
     jobs: Iterable[CloneJob] | AsyncIterable[CloneJob],
     *,
     journal: str | os.PathLike[str] | None = None,
@@ -271,9 +237,9 @@ async def clone_jobs(
     if problems:
         listed = "; ".join(str(p) for p in problems[:20])
         more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
-        error = ValidationError(problems[0].field, f"{len(problems)} problem(s): {listed}{more}")
-        error.problems = problems
-        raise error
+        raise ValidationError(
+            problems[0].field, f"{len(problems)} problem(s): {listed}{more}", problems=problems
+        )
     book = Journal(journal) if journal is not None else None
     state = book.load() if book is not None else JournalState()
     todo: list[tuple[int, CloneJob]] = []

@@ -1,21 +1,41 @@
 """The client: session lifecycle and the one request path every call goes through.
 
-``_send`` is the only code that talks to aiohttp; ``_call`` wraps it in the retry
-loop and the rate gate. A newcomer looking for where a request is sent, retried
-and paced should read those two methods (and `_answers.interpret` for how an
-answer becomes a result or an error).
+A call goes down four layers, one concern each, with one `Request` value passed
+down from the endpoint that built it:
+
+``upload_file`` / ``clone`` / ``list_voices`` / ``delete_voice``
+    check the input (nothing is sent for bad input) and build the `Request`.
+``_call``
+    the retry loop: whether, when and how often to try again (`_retry`'s pure
+    policy on tenacity), and the client's retry budget, spent in plain sight.
+``_attempt``
+    one attempt: wait for the rate gate (paced calls only), send, tell the gate
+    how it went, and note whether a lost answer leaves the outcome ambiguous.
+``_send``
+    one exchange on the wire: an in-flight slot, the HTTP exchange (`_transport`,
+    the only code that talks to aiohttp, where its errors become ours), what the
+    answer means (`_answers`), then a log line and the ``on_response`` hook.
+
+A newcomer looking for where a request is sent, retried and paced reads those
+three methods. The preview download (`download_demo`) is a path of its own
+(`_fetch_preview`) that shares the session and the retry loop, but never the
+API key or the API's reading of answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import ipaddress
 import logging
-import math
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+import sys
+import warnings
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -23,54 +43,91 @@ import attrs
 from tenacity import RetryCallState
 
 from . import _batch
-from ._answers import PREVIEW_PATH, interpret, parse_retry_after, read_body
+from ._answers import api_body, preview_body
 from ._audio import AudioInfo
 from ._errors import (
     APIError,
     ConfigurationError,
+    InsecureTransportWarning,
     OutOfTime,
     RateLimitError,
+    ResponseFormatError,
     ServerError,
-    TimeoutError,
     TransportError,
     ValidationError,
     VoiceCloneError,
     VoiceIdConflictError,
 )
-from ._events import OnResponse, OnRetry, ResponseEvent, RetryEvent
+from ._events import Hooks, OnResponse, OnRetry, ResponseEvent, RetryEvent
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile, Voice
 from ._pacing import Gate, GateStats, RateGate
-from ._parse import (
-    ResponseFormatError,
-    parse_clone_result,
-    parse_uploaded_file,
-    parse_voices,
-)
-from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying
+from ._parse import parse_clone_result, parse_uploaded_file, parse_voices
+from ._request import Request, UploadPart
+from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying, spends_budget
+from ._transport import Answer, exchange
 from ._validate import (
     DELETABLE_VOICE_TYPES,
     check_audio,
+    check_number,
     check_purpose,
     check_voice_id,
     check_voice_type,
 )
 
+if TYPE_CHECKING:
+    from ._models import CloneFields
+
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
 DEFAULT_BASE_URL: Final = "https://api.minimax.io/v1"
-_MIME = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
+#: What logs, events and errors call a preview download, whose URL is not under base_url.
+PREVIEW_PATH: Final = "/<demo_audio>"
+_MIME: Final = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
 _CLONE_FIELDS: Final = frozenset(a.name for a in attrs.fields(CloneRequest))
 
 logger = logging.getLogger("voiceclone")
 
+_T = TypeVar("_T")
+#: A decoded API answer and its trace id.
+Reply = tuple[dict[str, object], "str | None"]
+
+
+class _Redacted(str):
+    """A string that never shows itself in a repr: for the key in frames and headers.
+
+    Tracebacks printed with their locals (``pytest -l``, ``capture_locals=True``,
+    error trackers) repr every variable of every frame; the key travels in this
+    type, so those show ``'<redacted>'``.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<redacted>'"
+
 
 @attrs.define
-class _CallState:
+class _Call:
     """What one call learned across its attempts."""
 
+    deadline: float  #: loop time by which the call must be over
     attempts: int = 0
-    # An attempt reached the server but its answer was lost: it may have acted.
+    #: An attempt reached the server but its answer was lost: it may have acted.
     ambiguous: bool = False
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _resolve_base_url(value: str) -> str:
@@ -87,39 +144,56 @@ def _resolve_base_url(value: str) -> str:
         parts.port  # noqa: B018  (raises for a port that is not a number in range)
     except ValueError:
         raise ConfigurationError(f"base_url has an invalid port: {value!r}") from None
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        warnings.warn(
+            f"base_url is plain http to {parts.hostname}: the API key crosses the network "
+            "unencrypted; use https",
+            InsecureTransportWarning,
+            stacklevel=3,
+        )
     return value.strip().rstrip("/")
 
 
-def _positive_number(name: str, value: object, *, integer: bool = False) -> None:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
-        raise ConfigurationError(f"{name} must be a positive {'int' if integer else 'number'}")
+def _check_key(key: str) -> str:
+    key = key.strip()
+    if not key:
+        raise ConfigurationError("no API key: pass api_key= or set MINIMAX_API_KEY")
+    if not all("!" <= c <= "~" for c in key):
+        # Caught here, once, rather than by every request's header encoding.
+        raise ConfigurationError(
+            "the API key must be printable ASCII without spaces or control characters"
+        )
+    return key
 
 
-def _attempt_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    # The connect phase (waiting for a pooled connection, then connecting) ends just
-    # before the total, so an attempt that never got a connection fails as "not sent"
-    # (ConnectionTimeoutError) and cannot make a later 2039 look like a lost success.
-    # No ceiling: aiohttp rounds long timeouts up to whole seconds otherwise, which
-    # could let the total fire first.
-    return aiohttp.ClientTimeout(total=seconds, connect=seconds * 0.99, ceil_threshold=math.inf)
+def _option(name: str, value: object, *, integer: bool = False) -> None:
+    """A client option: a positive number, else `ConfigurationError`."""
+    try:
+        check_number(value, name, positive=True, integer=integer)
+    except ValidationError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 class Client:
     """An async client for MiniMax voice cloning.
 
+    One client belongs to one event loop (the loop of its first call): make one per
+    loop, or per thread that runs its own loop.
+
     Args:
         api_key: default: env ``MINIMAX_API_KEY``; missing raises `ConfigurationError`.
         base_url: everything up to and including ``/v1``; default: env
-            ``MINIMAX_BASE_URL``, else ``https://api.minimax.io/v1``.
+            ``MINIMAX_BASE_URL``, else ``https://api.minimax.io/v1``. Plain ``http``
+            to a host other than loopback warns (`InsecureTransportWarning`).
         max_in_flight: requests on the wire at once.
         requests_per_minute: pace of ``voice_clone`` calls; ``None`` sends unpaced
             until the first rate-limit answer, then discovers the limit from them.
         retry: a `RetryPolicy`; ``None`` for the default.
         timeout: seconds per attempt, including waiting for a pooled connection.
         session: an ``aiohttp.ClientSession`` to borrow; the client never closes it.
-        on_retry: called with a `RetryEvent` before each retry.
-        on_response: called with a `ResponseEvent` after each attempt.
+        on_retry: called with a `RetryEvent` before each retry (a plain or an async
+            function; what it raises is logged and ignored).
+        on_response: called with a `ResponseEvent` after each attempt (likewise).
     """
 
     def __init__(
@@ -135,20 +209,17 @@ class Client:
         on_retry: OnRetry | None = None,
         on_response: OnResponse | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("MINIMAX_API_KEY", "")
-        key = key.strip()
-        if not key:
-            raise ConfigurationError("no API key: pass api_key= or set MINIMAX_API_KEY")
-        if any(c in key for c in "\r\n\0"):
-            raise ConfigurationError("the API key contains a line break or NUL")
-        self._key = key
+        key = _check_key(api_key if api_key is not None else os.environ.get("MINIMAX_API_KEY", ""))
+        self._key = _Redacted(key)
+        self._auth: Final = {"Authorization": _Redacted(f"Bearer {key}")}
+        del key, api_key  # only the redacted copies stay in this frame
         self._base_url = _resolve_base_url(
             base_url or os.environ.get("MINIMAX_BASE_URL") or DEFAULT_BASE_URL
         )
-        _positive_number("max_in_flight", max_in_flight, integer=True)
+        _option("max_in_flight", max_in_flight, integer=True)
         if requests_per_minute is not None:
-            _positive_number("requests_per_minute", requests_per_minute)
-        _positive_number("timeout", timeout)
+            _option("requests_per_minute", requests_per_minute)
+        _option("timeout", timeout)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be a voiceclone.RetryPolicy or None")
         self._max_in_flight = max_in_flight
@@ -158,11 +229,11 @@ class Client:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._gate: Gate = RateGate(requests_per_minute)
         self._budget = RetryBudget(self._retry.budget)
+        self._hooks = Hooks(on_retry, on_response)
         self._session = session
         self._owns_session = session is None
         self._closed = False
-        self._on_retry = on_retry
-        self._on_response = on_response
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return (
@@ -199,190 +270,209 @@ class Client:
     async def aclose(self) -> None:
         """Close the session the client created (never a borrowed one). Idempotent."""
         self._closed = True
+        await self._gate.aclose()
         if self._owns_session and self._session is not None:
             session, self._session = self._session, None
             await session.close()
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    def _bind_loop(self) -> asyncio.AbstractEventLoop:
+        """The client's loop: the running one, which must be the loop of its first call."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            # Its session, semaphore and gate are tied to the first loop: using them
+            # here would fail untyped, or hang when the first loop runs in a thread.
+            raise ConfigurationError(
+                "this Client belongs to another event loop; make one Client per loop"
+            )
+        return loop
+
+    def _open_session(self) -> aiohttp.ClientSession:
         if self._closed:
-            # A VoiceCloneError, so a call caught in backoff by aclose() ends as an
-            # outcome of its batch rather than an exception that ends the batch.
+            # A VoiceCloneError, so a call caught in backoff (or queued for a slot) by
+            # aclose() ends as an outcome of its batch, not an exception that ends it.
             raise ConfigurationError("the client is closed")
         if self._session is None:
-            # Created here, inside the running loop, never in __init__.
+            # Created here, inside the running loop, never in __init__. No cookie jar:
+            # the API needs none, and a jar would replay the API host's cookies to a
+            # preview host of the same name.
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=max(100, self._max_in_flight)),
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
     # -- the one request path -------------------------------------------------------
 
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        attempt: int,
-        timeout: float,
-        json_body: Mapping[str, Any] | None = None,
-        form: Callable[[list[IO[bytes]]], aiohttp.FormData] | None = None,
-        params: Mapping[str, str] | None = None,
-        url: str | None = None,
-        voice_id: str | None = None,
-    ) -> tuple[Any, str | None]:
-        """Send one attempt; return the decoded body and its trace id, or raise."""
-        session = self._get_session()
-        headers = {} if url else {"Authorization": f"Bearer {self._key}"}
-        loop = asyncio.get_running_loop()
-        http_status: int | None = None
-        status_code: int | None = None
-        trace_id: str | None = None
-        started = loop.time()
-        opened: list[IO[bytes]] = []
-        try:
-            async with self._slots:
-                started = loop.time()
-                try:
-                    async with session.request(
-                        method,
-                        url or self._base_url + path,
-                        json=json_body,
-                        data=form(opened) if form else None,
-                        params=params,
-                        headers=headers,
-                        timeout=_attempt_timeout(timeout),
-                        allow_redirects=url is not None,
-                    ) as resp:
-                        http_status = resp.status
-                        trace_id = resp.headers.get("Trace-Id")
-                        retry_after = parse_retry_after(resp.headers)
-                        body = await read_body(resp, path)
-                except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-                    timed_out = TimeoutError(f"{method} {path}: no answer within {timeout:.1f} s")
-                    timed_out.request_sent = not isinstance(exc, aiohttp.ConnectionTimeoutError)
-                    raise timed_out from None
-                except aiohttp.ClientError as exc:
-                    reason = getattr(exc, "strerror", None) or type(exc).__name__
-                    failed = TransportError(f"{method} {path}: {reason}")
-                    failed.request_sent = not isinstance(exc, aiohttp.ClientConnectorError)
-                    raise failed from None
-            if url is not None and http_status == 200:
-                return body, trace_id
-            decoded, status_code = interpret(path, http_status, body, trace_id, retry_after)
-            return decoded, trace_id
-        except APIError as exc:
-            # A gateway error carries the HTTP status as its code; report only base_resp codes.
-            status_code = exc.status_code if exc.status_code != http_status else None
-            raise
-        finally:
-            for handle in opened:
-                handle.close()
-            elapsed = loop.time() - started
-            logger.debug(
-                "%s %s -> HTTP %s, status %s, trace %s, attempt %d, %.3f s",
-                method, path, http_status, status_code, trace_id, attempt, elapsed,
-            )  # fmt: skip
-            if self._on_response is not None:
-                self._on_response(
-                    ResponseEvent(
-                        method, path, http_status, status_code, trace_id, attempt, elapsed, voice_id
-                    )
-                )
+    async def _call(self, request: Request, call: _Call | None = None) -> Reply:
+        """Send ``request`` with retries; ``call`` collects what its attempts learned."""
+        loop = self._bind_loop()
+        if call is None:
+            call = _Call(loop.time() + self._retry.timeout, ambiguous=request.maybe_sent)
+        attempt = functools.partial(self._attempt, request, call)
+        return await self._retried(
+            request.method, request.path, request.paced, request.voice_id, call, attempt
+        )
 
-    async def _call(
+    async def _retried(
         self,
         method: str,
         path: str,
-        *,
-        paced: bool = False,
-        state: _CallState | None = None,
-        voice_id: str | None = None,
-        **send: Any,
-    ) -> tuple[Any, str | None]:
-        """`_send` inside the retry loop, passing the rate gate first when ``paced``."""
-        state = state if state is not None else _CallState()
-        deadline = asyncio.get_running_loop().time() + self._retry.timeout
+        paced: bool,
+        voice_id: str | None,
+        call: _Call,
+        attempt: Callable[[], Awaitable[_T]],
+    ) -> _T:
+        """Run ``attempt`` until it succeeds, fails for good, or the call's budget ends."""
         self._budget.earn()
-        state.attempts = 1
+        # Most calls succeed at once, so the first attempt runs before any retry
+        # controller is built (building one costs more than a request on a fast
+        # server); a retryable failure is then handed to tenacity as its attempt 1.
         try:
-            return await self._attempt(method, path, state, paced, deadline, voice_id, send)
-        except Exception as exc:
+            return await attempt()
+        except VoiceCloneError as exc:
             if self._retry.attempts == 1 or not is_retryable(exc):
                 raise
-            failure: Exception | None = exc
+            first_failure = exc
 
-        def before_sleep(retry_state: RetryCallState) -> None:
-            assert retry_state.outcome is not None
-            assert retry_state.next_action is not None
-            error = retry_state.outcome.exception()
+        async def before_sleep(state: RetryCallState) -> None:
+            assert state.outcome is not None
+            error = state.outcome.exception()
             assert isinstance(error, VoiceCloneError)
-            wait = retry_state.next_action.sleep
+            if spends_budget(error) and not self._budget.spend():
+                raise error  # the client-wide retry budget is spent: this failure is final
             logger.info(
-                "retrying %s %s after %s (status %s, trace %s): attempt %d failed, waiting %.2f s",
-                method, path, type(error).__name__, error.status_code, error.trace_id,
-                retry_state.attempt_number, wait,
+                "retrying %s %s after %s (HTTP %s, status %s, trace %s): attempt %d failed, "
+                "waiting %.2f s",
+                method, path, type(error).__name__, error.http_status, error.status_code,
+                error.trace_id, state.attempt_number, state.upcoming_sleep,
             )  # fmt: skip
-            if self._on_retry is not None:
-                self._on_retry(RetryEvent(path, retry_state.attempt_number, wait, error, voice_id))
+            if self._hooks.on_retry is not None:
+                event = RetryEvent(
+                    path, state.attempt_number, state.upcoming_sleep, error, voice_id
+                )
+                await self._hooks.retry(event, self._timeout)
 
-        # Most calls succeed at once, so the retry controller is built only now, and the
-        # first failure is replayed into it as its attempt 1: from here on tenacity
-        # decides whether, when and how often to try again.
+        loop = asyncio.get_running_loop()
         retrying = new_retrying(
             self._retry,
-            self._budget,
             paced=paced,
-            deadline=deadline,
-            clock=asyncio.get_running_loop().time,
+            deadline=call.deadline,
+            clock=loop.time,
             before_sleep=before_sleep,
         )
-        async for attempt in retrying:
-            with attempt:
-                if failure is not None:
-                    replay, failure = failure, None
-                    raise replay
-                state.attempts = attempt.retry_state.attempt_number
-                return await self._attempt(method, path, state, paced, deadline, voice_id, send)
+        async for try_ in retrying:
+            with try_:
+                if try_.retry_state.attempt_number == 1:
+                    raise first_failure  # tenacity's attempt 1 is the one made above
+                return await attempt()
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
-    async def _attempt(
+    def _remaining(self, call: _Call, what: str) -> float:
+        """This attempt's timeout: the client's, clipped to what is left of the call's budget."""
+        remaining = call.deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise OutOfTime(f"{what}: the retry time budget ran out")
+        return min(self._timeout, remaining)
+
+    async def _attempt(self, request: Request, call: _Call) -> Reply:
+        """One attempt: wait for the rate gate (when paced), then send and classify."""
+        call.attempts += 1
+        generation = await self._gate.acquire(call.deadline) if request.paced else 0
+        timeout = self._remaining(call, f"{request.method} {request.path}")
+        try:
+            reply = await self._send(request, call.attempts, timeout)
+        except RateLimitError as exc:
+            if request.paced:
+                await self._gate.on_rate_limited(generation, exc.retry_after)
+            raise
+        except ServerError:
+            call.ambiguous = True
+            raise
+        except TransportError as exc:
+            call.ambiguous = call.ambiguous or exc.request_sent
+            raise
+        if request.paced:
+            await self._gate.on_success()
+        return reply
+
+    async def _send(self, request: Request, attempt: int, timeout: float) -> Reply:
+        """One exchange with the API; return the decoded answer and its trace id, or raise."""
+        what = f"{request.method} {request.path}"
+        loop = asyncio.get_running_loop()
+        answer: Answer | None = None
+        status_code: int | None = None
+        started = loop.time()
+        try:
+            async with self._slots:
+                # Taken only now: aclose() may have run while this attempt queued.
+                session = self._open_session()
+                started = loop.time()
+                with contextlib.ExitStack() as files:
+                    answer = await exchange(
+                        session,
+                        request.method,
+                        self._base_url + request.path,
+                        what=what,
+                        timeout=timeout,
+                        headers=self._auth,
+                        json=request.json,
+                        data=await request.upload.form(files) if request.upload else None,
+                        params=request.params,
+                    )
+            body, status_code = api_body(answer, what)
+            return body, answer.trace_id
+        except APIError as exc:
+            status_code = exc.status_code
+            raise
+        finally:
+            await self._report(request.method, request.path, request.voice_id, answer,
+                               status_code, attempt, loop.time() - started, timeout)  # fmt: skip
+
+    async def _fetch_preview(self, url: str, call: _Call) -> bytes:
+        """One attempt at a preview download: no API key, redirects followed."""
+        call.attempts += 1
+        timeout = self._remaining(call, f"GET {PREVIEW_PATH}")
+        loop = asyncio.get_running_loop()
+        answer: Answer | None = None
+        started = loop.time()
+        try:
+            async with self._slots:
+                session = self._open_session()
+                started = loop.time()
+                answer = await exchange(
+                    session, "GET", url, what=f"GET {PREVIEW_PATH}", timeout=timeout,
+                    allow_redirects=True,
+                )  # fmt: skip
+            return preview_body(answer, f"GET {PREVIEW_PATH}")
+        finally:
+            await self._report("GET", PREVIEW_PATH, None, answer, None, call.attempts,
+                               loop.time() - started, timeout)  # fmt: skip
+
+    async def _report(
         self,
         method: str,
         path: str,
-        state: _CallState,
-        paced: bool,
-        deadline: float,
         voice_id: str | None,
-        send: dict[str, Any],
-    ) -> tuple[Any, str | None]:
-        """One attempt: wait for the rate gate (when paced), then send and classify."""
-        generation = await self._gate.acquire(deadline) if paced else 0
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            raise OutOfTime(f"{method} {path}: the retry time budget ran out")
-        try:
-            answer = await self._send(
-                method,
-                path,
-                attempt=state.attempts,
-                timeout=min(self._timeout, remaining),
-                voice_id=voice_id,
-                **send,
+        answer: Answer | None,
+        status_code: int | None,
+        attempt: int,
+        elapsed: float,
+        timeout: float,
+    ) -> None:
+        """Log one attempt (metadata only) and tell the ``on_response`` hook."""
+        http_status = answer.http_status if answer is not None else None
+        trace_id = answer.trace_id if answer is not None else None
+        logger.debug(
+            "%s %s -> HTTP %s, status %s, trace %s, attempt %d, %.3f s",
+            method, path, http_status, status_code, trace_id, attempt, elapsed,
+        )  # fmt: skip
+        if self._hooks.on_response is not None:
+            event = ResponseEvent(
+                method, path, http_status, status_code, trace_id, attempt, elapsed, voice_id
             )
-        except RateLimitError:
-            if paced:
-                await self._gate.on_rate_limited(generation)
-            raise
-        except ServerError:
-            state.ambiguous = True
-            raise
-        except TransportError as exc:
-            state.ambiguous = state.ambiguous or exc.request_sent
-            raise
-        if paced:
-            await self._gate.on_success()
-        return answer
+            await self._hooks.response(event, timeout)
 
     # -- endpoints --------------------------------------------------------------------
 
@@ -396,7 +486,7 @@ class Client:
         """Upload audio (a path, streamed from disk, or bytes) and return its file id.
 
         The file is checked first (format by content, size, and for cloning
-        purposes its duration) and re-opened on every attempt.
+        purposes its duration) and re-opened, and checked again, on every attempt.
         """
         check_purpose(purpose)
         return await self._upload(file, purpose, check_audio(file, purpose), filename)
@@ -409,34 +499,26 @@ class Client:
         filename: str | None = None,
     ) -> UploadedFile:
         """Upload ``file``, already checked for ``purpose`` (``info`` is what was found)."""
-        content: bytes | None = None
-        path: str | os.PathLike[str] | None = None
+        source: bytes | Path
         if isinstance(file, (bytes, bytearray, memoryview)):
-            content = bytes(file)
+            source = bytes(file)
             name = filename or f"audio.{info.format or 'bin'}"
         else:
-            path = file
-            name = filename or Path(file).name
-        content_type = _MIME.get(info.format or "", "application/octet-stream")
-
-        def form(opened: list[IO[bytes]]) -> aiohttp.FormData:
-            data = aiohttp.FormData()
-            data.add_field("purpose", purpose)
-            payload: IO[bytes] | bytes
-            if path is None:
-                assert content is not None
-                payload = content
-            else:
-                try:
-                    payload = open(path, "rb")  # noqa: SIM115  (closed by _send, per attempt)
-                except OSError as exc:  # moved or deleted while a retry waited
-                    raise ValidationError("file", f"cannot be opened: {exc.strerror}") from None
-                opened.append(payload)
-            data.add_field("file", payload, filename=name, content_type=content_type)
-            return data
-
-        body, trace_id = await self._call("POST", "/files/upload", form=form)
+            source = Path(file)
+            name = filename or source.name
+        part = UploadPart(
+            purpose, source, name, _MIME.get(info.format or "", "application/octet-stream")
+        )
+        body, trace_id = await self._call(Request("POST", "/files/upload", upload=part))
         return parse_uploaded_file(body, trace_id=trace_id)
+
+    @overload
+    async def clone(self, request: CloneRequest, /) -> CloneResult: ...
+
+    @overload
+    async def clone(
+        self, request: None = None, /, **fields: Unpack[CloneFields]
+    ) -> CloneResult: ...
 
     async def clone(self, request: CloneRequest | None = None, /, **fields: Any) -> CloneResult:
         """Clone a voice from an uploaded sample.
@@ -458,28 +540,24 @@ class Client:
             raise TypeError(f"request must be a CloneRequest, got {type(request).__name__}")
         return await self._clone(request)
 
-    async def _clone(self, request: CloneRequest, *, maybe_sent: bool = False) -> CloneResult:
+    async def _clone(self, request: CloneRequest, maybe_sent: bool = False) -> CloneResult:
         """Clone; ``maybe_sent`` says an earlier run may already have sent this request."""
-        state = _CallState(ambiguous=maybe_sent)
+        call = _Call(self._bind_loop().time() + self._retry.timeout, ambiguous=maybe_sent)
+        sent = Request(
+            "POST", "/voice_clone", json=request.to_json(), paced=True, voice_id=request.voice_id
+        )
         try:
-            body, trace_id = await self._call(
-                "POST",
-                "/voice_clone",
-                json_body=request.to_json(),
-                paced=True,
-                state=state,
-                voice_id=request.voice_id,
-            )
+            body, trace_id = await self._call(sent, call)
         except VoiceIdConflictError as exc:
-            if not state.ambiguous:
+            if not call.ambiguous:
                 raise
             logger.info("voice %s recovered: an earlier attempt created it", request.voice_id)
             return CloneResult(
-                request.voice_id, trace_id=exc.trace_id, attempts=state.attempts, recovered=True
+                request.voice_id, trace_id=exc.trace_id, attempts=call.attempts, recovered=True
             )
         try:
             return parse_clone_result(
-                body, voice_id=request.voice_id, trace_id=trace_id, attempts=state.attempts
+                body, voice_id=request.voice_id, trace_id=trace_id, attempts=call.attempts
             )
         except ResponseFormatError as exc:
             # base_resp said 0: the voice exists. Reporting a failure would send the
@@ -488,13 +566,13 @@ class Client:
                 "voice %s created, but %s; returned without preview details (trace %s)",
                 request.voice_id, exc.message, trace_id,
             )  # fmt: skip
-            return CloneResult(request.voice_id, trace_id=trace_id, attempts=state.attempts)
+            return CloneResult(request.voice_id, trace_id=trace_id, attempts=call.attempts)
 
     async def list_voices(self, voice_type: str = "voice_cloning") -> list[Voice]:
         """Voices of the account. Cloned voices appear only after their first real use."""
         check_voice_type(voice_type)
         body, trace_id = await self._call(
-            "POST", "/get_voice", json_body={"voice_type": voice_type}
+            Request("POST", "/get_voice", json={"voice_type": voice_type})
         )
         return parse_voices(body, trace_id=trace_id)
 
@@ -502,9 +580,8 @@ class Client:
         """Delete a cloned (or generated) voice; its id can then be used again."""
         check_voice_id(voice_id)
         check_voice_type(voice_type, DELETABLE_VOICE_TYPES)
-        await self._call(
-            "POST", "/delete_voice", json_body={"voice_type": voice_type, "voice_id": voice_id}
-        )
+        body = {"voice_type": voice_type, "voice_id": voice_id}
+        await self._call(Request("POST", "/delete_voice", json=body, voice_id=voice_id))
 
     async def download_demo(self, result: CloneResult | str, path: str | os.PathLike[str]) -> Path:
         """Save a clone's preview audio to ``path`` (written whole or not at all)."""
@@ -513,7 +590,15 @@ class Client:
             raise ValidationError("demo_audio", "there is no preview: clone with text and model")
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValidationError("demo_audio", "must be an http(s) URL")
-        body, _ = await self._call("GET", PREVIEW_PATH, url=url)
+        call = _Call(self._bind_loop().time() + self._retry.timeout)
+        body = await self._retried(
+            "GET",
+            PREVIEW_PATH,
+            False,
+            None,
+            call,
+            functools.partial(self._fetch_preview, url, call),
+        )
         target = Path(path)
         partial = target.with_name(target.name + ".part")
         partial.write_bytes(body)
@@ -522,6 +607,15 @@ class Client:
 
     # -- batches (see _batch) -----------------------------------------------------------
 
+    def _batch_port(self) -> _batch.Port:
+        # The narrow interface _batch works through: no reach into this class.
+        return _batch.Port(
+            max_in_flight=self._max_in_flight,
+            clone=self.clone,
+            upload=self._upload,
+            clone_maybe_sent=self._clone,
+        )
+
     def clone_many(
         self,
         requests: Iterable[CloneRequest] | AsyncIterable[CloneRequest],
@@ -529,7 +623,7 @@ class Client:
         max_in_flight: int | None = None,
     ) -> AsyncIterator[CloneOutcome]:
         """Clone every request, yielding a `CloneOutcome` as each finishes."""
-        return _batch.clone_many(self, requests, max_in_flight=max_in_flight)
+        return _batch.clone_many(self._batch_port(), requests, max_in_flight=max_in_flight)
 
     async def clone_all(
         self,
@@ -538,7 +632,7 @@ class Client:
         max_in_flight: int | None = None,
     ) -> list[CloneOutcome]:
         """Clone every request; outcomes in input order."""
-        return await _batch.clone_all(self, requests, max_in_flight=max_in_flight)
+        return await _batch.clone_all(self._batch_port(), requests, max_in_flight=max_in_flight)
 
     def clone_jobs(
         self,
@@ -548,4 +642,6 @@ class Client:
         max_in_flight: int | None = None,
     ) -> AsyncIterator[CloneOutcome]:
         """Upload and clone each job; with ``journal``, re-runs skip finished jobs."""
-        return _batch.clone_jobs(self, jobs, journal=journal, max_in_flight=max_in_flight)
+        return _batch.clone_jobs(
+            self._batch_port(), jobs, journal=journal, max_in_flight=max_in_flight
+        )

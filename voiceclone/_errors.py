@@ -17,24 +17,31 @@ VoiceCloneError                        base; .status_code .status_msg .trace_id 
 │   ├── QuotaExceededError             2056
 │   └── ServerError                    1000, 1001, 1013, 1024, 1033, 1041, HTTP 5xx
 └── TransportError                     connection failures, timeouts, unreadable responses
+    ├── ResponseFormatError            an answer without the documented shape
     └── TimeoutError
         └── OutOfTime                  the call's total time budget ran out (final)
 ```
 
 Messages are built from status codes, server messages and field names only: no
 error ever carries request headers, so the API key cannot leak through ``str()``
-or ``repr()``.
+or ``repr()``; and no error is chained to an aiohttp exception (whose
+``request_info`` holds the headers). Server strings are cut and neutralised
+(`safe_text`) before they become part of a message. Every attribute is set by
+the constructor, so an error pickles and compares the same wherever it was made.
 """
 
 from __future__ import annotations
 
 import builtins
 
+from ._text import MAX_SERVER_TEXT, safe_text
+
 __all__ = [
     "APIError",
     "AudioError",
     "AuthenticationError",
     "ConfigurationError",
+    "InsecureTransportWarning",
     "InsufficientBalanceError",
     "InvalidParameterError",
     "JournalError",
@@ -42,6 +49,7 @@ __all__ = [
     "PermissionDeniedError",
     "QuotaExceededError",
     "RateLimitError",
+    "ResponseFormatError",
     "SensitiveContentError",
     "ServerError",
     "TimeoutError",
@@ -57,14 +65,13 @@ class VoiceCloneError(Exception):
     """Base class of every error `voiceclone` raises.
 
     Attributes:
-        status_code: MiniMax's ``base_resp.status_code`` (or the HTTP status for a
-            gateway error), when the server answered.
+        status_code: MiniMax's ``base_resp.status_code``, when the answer had one.
+        http_status: the HTTP status of the answer, when one arrived (a gateway's
+            502 is here, with ``status_code`` ``None``).
         status_msg: MiniMax's ``base_resp.status_msg``, when the server answered.
         trace_id: the ``Trace-Id`` header of the answer, for MiniMax support.
         retry_after: seconds the server asked to wait (a ``Retry-After`` header).
     """
-
-    retry_after: float | None = None
 
     def __init__(
         self,
@@ -73,12 +80,16 @@ class VoiceCloneError(Exception):
         status_code: int | None = None,
         status_msg: str | None = None,
         trace_id: str | None = None,
+        retry_after: float | None = None,
+        http_status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
         self.status_msg = status_msg
         self.trace_id = trace_id
+        self.retry_after = retry_after
+        self.http_status = http_status
 
     def __str__(self) -> str:
         if self.trace_id:
@@ -88,29 +99,20 @@ class VoiceCloneError(Exception):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.message!r}, status_code={self.status_code!r}, "
-            f"trace_id={self.trace_id!r})"
+            f"http_status={self.http_status!r}, trace_id={self.trace_id!r})"
         )
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keyword-only fields would be lost by the default pickling of exceptions,
         # and errors cross process boundaries in multiprocessing pipelines.
-        # The instance dict carries what was set after construction (retry_after,
-        # request_sent, problems).
-        return (
-            _rebuild,
-            (type(self), self.message, self.status_code, self.status_msg, self.trace_id),
-            dict(self.__dict__),
-        )
+        # The instance dict restores every attribute, subclasses' included.
+        return (_rebuild, (type(self), self.message), dict(self.__dict__))
 
 
-def _rebuild(
-    cls: type[VoiceCloneError],
-    message: str,
-    status_code: int | None,
-    status_msg: str | None,
-    trace_id: str | None,
-) -> VoiceCloneError:
-    return cls(message, status_code=status_code, status_msg=status_msg, trace_id=trace_id)
+def _rebuild(cls: type[VoiceCloneError], message: str) -> VoiceCloneError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    return error
 
 
 class ConfigurationError(VoiceCloneError):
@@ -130,9 +132,6 @@ class JournalError(VoiceCloneError):
         super().__init__(message)
         self.path = path
 
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.message,), dict(self.__dict__))
-
 
 class ValidationError(VoiceCloneError, ValueError):
     """Input rejected before any request was sent.
@@ -143,23 +142,22 @@ class ValidationError(VoiceCloneError, ValueError):
         problems: for a batch, every problem found (this error stands for the first).
     """
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(
+        self, field: str, problem: str, *, problems: list[ValidationError] | None = None
+    ) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
-        self.problems: list[ValidationError] = [self]
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.field, self.problem), dict(self.__dict__))
+        self.problems: list[ValidationError] = problems or [self]
 
 
 class APIError(VoiceCloneError):
-    """MiniMax answered with a non-zero ``base_resp.status_code``.
+    """MiniMax answered with a non-zero ``base_resp.status_code``, or a gateway with an error.
 
     Unknown codes are raised as a plain `APIError` with their code and message kept.
+    A gateway's HTTP error (5xx, 429, 401/403, 404) has ``http_status`` set and no
+    ``status_code``.
     """
-
-    status_code: int
 
 
 class RateLimitError(APIError):
@@ -212,14 +210,30 @@ class ServerError(APIError):
 class TransportError(VoiceCloneError):
     """The request failed on the way: connection refused or reset, or an unreadable answer.
 
-    Retried automatically before it is ever raised.
+    Retried automatically before it is ever raised, unless it cannot pass by itself
+    (a certificate that does not verify, a redirect to an invalid URL).
 
     Attributes:
         request_sent: whether the request may have reached the server (``False``
             when the connection could not even be made).
+        retryable: whether trying again may help.
     """
 
-    request_sent: bool = True
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_sent: bool = True,
+        retryable: bool = True,
+        trace_id: str | None = None,
+    ) -> None:
+        super().__init__(message, trace_id=trace_id)
+        self.request_sent = request_sent
+        self.retryable = retryable
+
+
+class ResponseFormatError(TransportError):
+    """An answer whose body does not have the documented shape (or is too large)."""
 
 
 class TimeoutError(TransportError, builtins.TimeoutError):
@@ -236,7 +250,17 @@ class OutOfTime(TimeoutError):
     Final: never retried. Catch it as `TimeoutError`.
     """
 
-    request_sent = False
+    def __init__(self, message: str) -> None:
+        super().__init__(message, request_sent=False, retryable=False)
+
+
+class InsecureTransportWarning(UserWarning):
+    """The API key would travel unencrypted: a plain ``http`` base URL to a remote host.
+
+    Loopback (``localhost``, ``127.0.0.1``, ``::1``) stays quiet. To silence it for a
+    trusted network, filter it: ``warnings.simplefilter("ignore",
+    voiceclone.InsecureTransportWarning)``.
+    """
 
 
 #: MiniMax status codes and the class each maps to (minimax-api.md, section 4).
@@ -270,14 +294,25 @@ STATUS_ERRORS: dict[int, type[APIError]] = {
 
 
 def error_for_status(
-    status_code: int, status_msg: str | None, *, trace_id: str | None = None
+    status_code: int,
+    status_msg: str | None,
+    *,
+    trace_id: str | None = None,
+    retry_after: float | None = None,
+    http_status: int | None = None,
 ) -> APIError:
-    """Build the error for a non-zero ``base_resp.status_code``."""
+    """Build the error for a non-zero ``base_resp.status_code``.
+
+    The server's message is kept cut to `MAX_SERVER_TEXT` characters, and shown in
+    the error's text only once neutralised: it is the server's, not ours.
+    """
     cls = STATUS_ERRORS.get(status_code, APIError)
-    msg = status_msg or "no status message"
+    kept = status_msg[:MAX_SERVER_TEXT] if status_msg is not None else None
     return cls(
-        f"MiniMax status {status_code}: {msg}",
+        f"MiniMax status {status_code}: {safe_text(kept) if kept else 'no status message'}",
         status_code=status_code,
-        status_msg=status_msg,
+        status_msg=kept,
         trace_id=trace_id,
+        retry_after=retry_after,
+        http_status=http_status,
     )

@@ -5,8 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import os
+import sys
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypedDict
+
+if sys.version_info >= (3, 11):
+    from typing import Required
+else:  # pragma: no cover
+    from typing_extensions import Required
 
 import attrs
 
@@ -115,6 +121,22 @@ class CloneRequest:
                 "prompt_text": self.clone_prompt.prompt_text,
             }
         return body
+
+
+class CloneFields(TypedDict, total=False):
+    """`CloneRequest`'s fields as keywords of `Client.clone`, so type checkers see them."""
+
+    file_id: Required[int]
+    voice_id: Required[str]
+    clone_prompt: ClonePrompt | Mapping[str, Any] | None
+    text: str | None
+    model: str | None
+    language_boost: str | None
+    text_validation: str | None
+    accuracy: float | None
+    need_noise_reduction: bool | None
+    need_volume_normalization: bool | None
+    aigc_watermark: bool | None
 
 
 _REQUEST_FIELDS: Final = tuple(

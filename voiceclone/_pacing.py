@@ -97,7 +97,9 @@ class Gate(Protocol):
 
     async def on_success(self) -> None: ...
 
-    async def on_rate_limited(self, generation: int) -> None: ...
+    async def on_rate_limited(self, generation: int, retry_after: float | None = None) -> None:
+        """Refused for its rate; ``retry_after`` is the server's hint, in seconds, if any."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -123,9 +125,8 @@ class RateGate:
         self._first_sent = math.inf  # loop time the first request left
         self._closed_until = -math.inf
         self._cooldown = 0.0  # length of the last cooldown, 0 after a success
-        self._generation = 0
+        self._generation = 0  # cooldowns so far: a request sent in an older one is old news
         self._rate_limited = 0
-        self._cooldowns = 0
         self._accepted = 0  # successes so far
         # (loop time, successes) at each cooldown: the server's allowance was spent then.
         self._spent: collections.deque[tuple[float, int]] = collections.deque(maxlen=16)
@@ -137,7 +138,7 @@ class RateGate:
 
     @property
     def stats(self) -> GateStats:
-        return GateStats(self._rate * 60.0, self._rate_limited, self._cooldowns)
+        return GateStats(self._rate * 60.0, self._rate_limited, self._generation)
 
     def _start(self) -> float:
         return max(self._last + 1.0 / self._rate, self._closed_until)
@@ -216,14 +217,20 @@ class RateGate:
             self._rate = min(self._rate, self._ceiling)
         self._poke()
 
-    async def on_rate_limited(self, generation: int) -> None:
-        """A paced request sent in ``generation`` was refused for its rate."""
+    async def on_rate_limited(self, generation: int, retry_after: float | None = None) -> None:
+        """A paced request sent in ``generation`` was refused for its rate.
+
+        A ``Retry-After`` hint keeps the gate closed at least that long: the gate's
+        own cooldown and the hint overlap, they do not add up.
+        """
         self._rate_limited += 1
+        now = asyncio.get_running_loop().time()
+        if retry_after is not None:
+            self._closed_until = max(self._closed_until, now + min(retry_after, MAX_COOLDOWN))
+            self._poke()
         if generation != self._generation:
             return  # sent before the current cooldown began: already acted on
-        now = asyncio.get_running_loop().time()
         self._generation += 1
-        self._cooldowns += 1
         sending = min(self._rate, self._send_rate())
         if math.isinf(sending):
             # Unpaced, and the latest requests left together: judge by what was accepted.
@@ -248,7 +255,7 @@ class RateGate:
             self._cooldown = min(self._cooldown * 2.0, MAX_COOLDOWN)
         else:
             self._cooldown = min(max(COOLDOWN_INTERVALS / self._rate, MIN_COOLDOWN), MAX_COOLDOWN)
-        self._closed_until = now + self._cooldown
+        self._closed_until = max(self._closed_until, now + self._cooldown)
         self._poke()
 
     async def aclose(self) -> None:

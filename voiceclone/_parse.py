@@ -17,11 +17,10 @@ from typing import Any, Final
 
 import attrs
 
-from ._errors import TransportError
+from ._errors import ResponseFormatError
 from ._models import CloneResult, PreviewInfo, SensitiveType, UploadedFile, Voice
 
 __all__ = [
-    "ResponseFormatError",
     "int64",
     "parse_clone_result",
     "parse_uploaded_file",
@@ -31,10 +30,6 @@ __all__ = [
 _INT64_MAX = 2**63 - 1
 # ASCII only: str.isdigit() also admits "²", and lstrip("-") admitted "--5".
 _DECIMAL = re.compile(r"-?[0-9]+")
-
-
-class ResponseFormatError(TransportError):
-    """A success answer whose body does not have the documented shape."""
 
 
 def int64(value: object, where: str) -> int:
@@ -75,8 +70,7 @@ def _traced(trace_id: str | None) -> Iterator[None]:
     try:
         yield
     except ResponseFormatError as exc:
-        exc.trace_id = trace_id
-        raise
+        raise ResponseFormatError(exc.message, trace_id=trace_id) from None
 
 
 def _sensitivity(body: Mapping[str, Any]) -> tuple[bool, SensitiveType]:
@@ -137,8 +131,11 @@ def parse_uploaded_file(body: Mapping[str, Any], *, trace_id: str | None) -> Upl
         file = _object(body.get("file"), "file")
         if file.get("file_id") is None:
             raise ResponseFormatError("unreadable response: file.file_id is missing")
+        file_id = int64(file["file_id"], "file.file_id")
+        if file_id <= 0:  # a clone with it could only fail, after a billed upload
+            raise ResponseFormatError("unreadable response: file.file_id is not positive")
         return UploadedFile(
-            file_id=int64(file["file_id"], "file.file_id"),
+            file_id=file_id,
             bytes=_optional_int(file, "bytes", "file"),
             created_at=_timestamp(_optional_int(file, "created_at", "file")),
             filename=_optional_str(file, "filename", "file"),

@@ -9,43 +9,45 @@ bursts. Exponential backoff spreads retries out so a struggling server gets
 room; *full* jitter (a uniform draw between zero and the backoff) keeps a batch
 of tasks that failed together from coming back together. Rate-limit answers are
 the exception: for paced calls the shared rate gate already decides when the
-next request may go, so waiting here as well would only add idle time.
+next request may go (honouring ``Retry-After``), so waiting here as well would
+only add idle time.
+
+The policy here is pure (`is_retryable`, `wait_for`, the stop conditions); the
+one side effect of a retry, spending the client's `RetryBudget`, is a statement
+in the client's retry loop.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 
-from ._errors import OutOfTime, RateLimitError, ServerError, TransportError, ValidationError
+from ._errors import RateLimitError, ServerError, TransportError
+from ._validate import check_number
 
-__all__ = ["RetryBudget", "RetryPolicy", "is_retryable", "new_retrying"]
+__all__ = [
+    "RetryBudget",
+    "RetryPolicy",
+    "is_retryable",
+    "new_retrying",
+    "spends_budget",
+    "wait_for",
+]
 
 
 def _number(
     *, positive: bool = False, integer: bool = False, optional: bool = False
 ) -> Callable[[object, attrs.Attribute[Any], Any], None]:
-    """An attrs validator: a number (an int if ``integer``), > 0 or >= 0; never a bool.
-
-    With ``optional``, ``None`` passes too.
-    """
-    kinds = (int,) if integer else (int, float)
-    bound = "> 0" if positive else ">= 0"
+    """An attrs validator running `check_number` on the field, named ``RetryPolicy.<name>``."""
 
     def validate(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is None and optional:
-            return
-        ok = isinstance(value, kinds) and not isinstance(value, bool)
-        if not ok or not (value > 0 if positive else value >= 0):  # NaN fails both
-            kind = "an int" if integer else "a number"
-            raise ValidationError(
-                f"RetryPolicy.{attribute.name}", f"must be {kind} {bound}, got {value!r}"
-            )
+        if value is not None or not optional:
+            check_number(value, f"RetryPolicy.{attribute.name}", positive=positive, integer=integer)
 
     return validate
 
@@ -111,22 +113,17 @@ class RetryBudget:
 def is_retryable(exc: BaseException) -> bool:
     """Rate limits, server errors and transport failures retry; nothing else does.
 
-    Running out of the call's time budget (`OutOfTime`) is final.
+    A transport failure that cannot pass by itself (`TransportError.retryable` is
+    false: a certificate that does not verify, the call's time budget spent) is final.
     """
-    return isinstance(exc, (RateLimitError, ServerError, TransportError)) and not isinstance(
-        exc, OutOfTime
-    )
+    if isinstance(exc, TransportError):
+        return exc.retryable
+    return isinstance(exc, (RateLimitError, ServerError))
 
 
-class _stop_when_budget_spent(stop_base):
-    def __init__(self, budget: RetryBudget) -> None:
-        self._budget = budget
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        assert retry_state.outcome is not None
-        if isinstance(retry_state.outcome.exception(), RateLimitError):
-            return False
-        return not self._budget.spend()
+def spends_budget(exc: BaseException) -> bool:
+    """Whether retrying ``exc`` spends the client's retry budget (rate limits are paced)."""
+    return not isinstance(exc, RateLimitError)
 
 
 class _stop_past_deadline(stop_base):
@@ -141,35 +138,49 @@ class _stop_past_deadline(stop_base):
         self._clock = clock
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        return self._clock() + retry_state.upcoming_sleep >= self._deadline
+        assert retry_state.outcome is not None
+        # A paced call waits out Retry-After at the rate gate rather than in its sleep.
+        hint = getattr(retry_state.outcome.exception(), "retry_after", None) or 0.0
+        return self._clock() + max(retry_state.upcoming_sleep, hint) >= self._deadline
+
+
+def wait_for(policy: RetryPolicy, exc: BaseException, retry_number: int, *, paced: bool) -> float:
+    """Seconds to wait before retry number ``retry_number`` after ``exc``.
+
+    A paced call refused for its rate waits at the rate gate instead (which also
+    honours the answer's ``Retry-After``): waiting here as well would add the two.
+    """
+    if paced and isinstance(exc, RateLimitError):
+        return 0.0
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return min(float(retry_after), policy.timeout)
+    return policy.backoff(retry_number)
 
 
 def new_retrying(
     policy: RetryPolicy,
-    budget: RetryBudget,
     *,
     paced: bool,
     deadline: float,
     clock: Callable[[], float],
-    before_sleep: Callable[[RetryCallState], None] | None = None,
+    before_sleep: Callable[[RetryCallState], Awaitable[None]] | None = None,
 ) -> AsyncRetrying:
-    """A fresh retry controller for one call that must end by ``deadline`` on ``clock``."""
+    """A fresh retry controller for one call that must end by ``deadline`` on ``clock``.
 
-    def wait(retry_state: RetryCallState) -> float:
-        assert retry_state.outcome is not None
-        exc = retry_state.outcome.exception()
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return min(float(retry_after), policy.timeout)
-        if paced and isinstance(exc, RateLimitError):
-            return 0.0
-        return policy.backoff(retry_state.attempt_number)
+    Pure policy: what to retry (`is_retryable`), how long to wait (`wait_for`) and
+    when to stop (attempts, deadline). The client's retry budget is spent by the
+    caller's ``before_sleep``, where a retry is certain.
+    """
+
+    def wait(state: RetryCallState) -> float:
+        assert state.outcome is not None
+        error = state.outcome.exception()
+        assert error is not None
+        return wait_for(policy, error, state.attempt_number, paced=paced)
 
     return AsyncRetrying(
-        # Budget last: stop_any short-circuits, so it is only spent on a real retry.
-        stop=stop_after_attempt(policy.attempts)
-        | _stop_past_deadline(deadline, clock)
-        | _stop_when_budget_spent(budget),
+        stop=stop_after_attempt(policy.attempts) | _stop_past_deadline(deadline, clock),
         wait=wait,
         retry=retry_if_exception(is_retryable),
         reraise=True,

@@ -11,11 +11,15 @@ import math
 import os
 import re
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ._audio import AUDIO_FORMATS, AudioInfo, probe_bytes, probe_file
 from ._errors import ValidationError
+
+if TYPE_CHECKING:
+    from ._models import CloneJob
 
 __all__ = [
     "LANGUAGE_BOOSTS",
@@ -26,8 +30,11 @@ __all__ = [
     "check_audio",
     "check_bool",
     "check_file_id",
+    "check_job",
+    "check_jobs",
     "check_language_boost",
     "check_model",
+    "check_number",
     "check_prompt_text",
     "check_purpose",
     "check_text",
@@ -164,6 +171,19 @@ def check_accuracy(value: object, field: str = "accuracy") -> float:
     return float(value)
 
 
+def check_number(
+    value: object, field: str, *, positive: bool = False, integer: bool = False
+) -> float:
+    """A number (an int if ``integer``), > 0 if ``positive`` else >= 0; never a bool or NaN."""
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "an int" if integer else "a number"
+        raise ValidationError(field, f"must be {kind}, got {value!r}")
+    if not (value > 0 if positive else value >= 0):  # NaN fails both
+        raise ValidationError(field, f"must be {'> 0' if positive else '>= 0'}, got {value!r}")
+    return value
+
+
 def check_bool(value: object, field: str) -> bool:
     if not isinstance(value, bool):
         raise ValidationError(field, f"must be True or False, got {type(value).__name__}")
@@ -216,3 +236,51 @@ def check_audio(
             field, f"lasts {info.duration:.1f} s; {purpose} audio must last {bounds}"
         )
     return info
+
+
+def check_job(
+    job: CloneJob, probed: dict[Path, AudioInfo] | None = None, *, prefix: str = ""
+) -> list[ValidationError]:
+    """The problems of one job's audio files (format by content, size, duration).
+
+    Fields are named ``prefix`` + ``audio`` or ``prompt_audio``; ``probed``, when
+    given, receives what was learned of each file.
+    """
+    problems = []
+    for field, purpose in (("audio", "voice_clone"), ("prompt_audio", "prompt_audio")):
+        source = getattr(job, field)
+        if source is None:
+            continue
+        try:
+            info = check_audio(source, purpose, field=prefix + field)
+        except ValidationError as exc:
+            problems.append(exc)
+        else:
+            if probed is not None:
+                probed[Path(source)] = info
+    return problems
+
+
+def check_jobs(
+    jobs: Iterable[object], probed: dict[Path, AudioInfo] | None = None
+) -> list[ValidationError]:
+    """Every problem with a batch of jobs, found without sending anything.
+
+    ``probed``, when given, receives what was learned of each audio file, so the
+    uploads that follow need not read the files' headers again.
+    """
+    from ._models import CloneJob  # _models validates its fields with this module
+
+    problems: list[ValidationError] = []
+    seen: dict[str, int] = {}
+    for i, job in enumerate(jobs):
+        if not isinstance(job, CloneJob):
+            problems.append(ValidationError(f"jobs[{i}]", "must be a CloneJob"))
+            continue
+        if job.voice_id in seen:
+            problems.append(
+                ValidationError(f"jobs[{i}].voice_id", f"repeats jobs[{seen[job.voice_id]}]")
+            )
+        seen.setdefault(job.voice_id, i)
+        problems += check_job(job, probed, prefix=f"jobs[{i}].")
+    return problems

@@ -147,11 +147,13 @@ def error_attributes(exc: voiceclone.VoiceCloneError) -> None:
         as_value_error: ValueError = exc
         print(field, problem, problems, as_value_error)
     if isinstance(exc, voiceclone.APIError):
-        api_code: int = exc.status_code
-        print(api_code)
+        api_code: int | None = exc.status_code
+        http_status: int | None = exc.http_status
+        print(api_code, http_status)
     if isinstance(exc, voiceclone.TransportError):
         sent: bool = exc.request_sent
-        print(sent)
+        retryable: bool = exc.retryable
+        print(sent, retryable)
     if isinstance(exc, voiceclone.TimeoutError):
         builtin: TimeoutError = exc
         print(builtin)

@@ -11,13 +11,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from voiceclone import CloneJob, ValidationError, VoiceCloneError
-from voiceclone._batch import check_job
 from voiceclone._cli._connect import make_client
 from voiceclone._cli._exit import FAILED, OK, USAGE, UsageError
 from voiceclone._cli._main import DEFAULT_MODEL
 from voiceclone._cli._render import ResultRow, error_label, record, row_from_outcome
 from voiceclone._cli._render import sensitivity_label as sensitivity
 from voiceclone._cli._ui import Ui
+from voiceclone._validate import check_job
 
 __all__ = ["clone"]
 

@@ -18,13 +18,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from voiceclone import Client, RetryPolicy, ValidationError, VoiceCloneError
-from voiceclone._batch import check_job
 from voiceclone._cli._cmd_batch import FULL_TABLE_ROWS
 from voiceclone._cli._demo_inputs import DemoInput, write_inputs
 from voiceclone._cli._exit import FAILED, OK
 from voiceclone._cli._progress import BatchProgress
 from voiceclone._cli._render import ResultRow, results_table, row_from_outcome, tally
 from voiceclone._cli._ui import Ui
+from voiceclone._validate import check_job
 from voiceclone.emulator import Emulator, Fault, Faults
 
 __all__ = ["demo"]

@@ -18,7 +18,7 @@ from typing import Any, Final
 import attrs
 
 from voiceclone import CloneJob, ValidationError
-from voiceclone._batch import check_job
+from voiceclone._validate import check_job
 
 __all__ = ["COLUMNS", "Manifest", "ManifestRow", "Problem", "load_manifest", "parse_bool"]
 
