@@ -340,3 +340,16 @@ def test_told_the_limit_the_gate_meets_no_rate_limit_answer() -> None:
     accepted, refused = run(main)
     assert refused == 0
     assert len(accepted) >= 0.98 * 60 * 20
+
+
+def test_retry_after_is_a_floor_of_the_cooldown_not_added_to_it() -> None:
+    async def main() -> float:
+        gate = RateGate(600)
+        generation = await gate.acquire()
+        refused_at = now()
+        await gate.on_rate_limited(generation, retry_after=0.3)
+        await gate.acquire()
+        return now() - refused_at
+
+    # Halved to 300/min: a 0.2 s interval and a 0.1 s cooldown, both inside the 0.3 s hint.
+    assert run(main) == pytest.approx(0.3)

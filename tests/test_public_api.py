@@ -47,6 +47,7 @@ PUBLIC = {
     "QuotaExceededError",
     "ServerError",
     "TransportError",
+    "ResponseFormatError",
     "TimeoutError",
     "OutOfTime",
     "__version__",
