@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 from conftest import KEY, SAMPLE, Gateway, names, new_client, ok, respond
 
+import voiceclone
 from voiceclone import (
     APIError,
     Client,
@@ -26,7 +27,10 @@ from voiceclone import (
     ConfigurationError,
     InvalidParameterError,
     PreviewInfo,
+    RetryPolicy,
     SensitiveType,
+    ServerError,
+    TransportError,
     UploadedFile,
     ValidationError,
     Voice,
@@ -34,7 +38,7 @@ from voiceclone import (
 from voiceclone._client import DEFAULT_BASE_URL
 from voiceclone._errors import InsecureTransportWarning, ResponseFormatError
 from voiceclone._samples import make_m4a, make_mp3, make_wav
-from voiceclone.emulator import Emulator
+from voiceclone.emulator import Emulator, Fault
 
 VOICE = "Narrator001"
 
@@ -486,7 +490,7 @@ def test_session_is_created_inside_the_loop_that_uses_it(wav_path: Path) -> None
         port = probe.getsockname()[1]
     # Built with no running loop: a session made here would be bound to no loop.
     client = new_client(f"http://127.0.0.1:{port}/v1")
-    assert client._session is None
+    assert client._connection.session is None
 
     async def run() -> int:
         async with Emulator(api_key=KEY, rpm=None, port=port), client:
@@ -494,7 +498,7 @@ def test_session_is_created_inside_the_loop_that_uses_it(wav_path: Path) -> None
             return up.file_id
 
     assert asyncio.run(run()) > 2**53
-    assert client._session is None  # closed and dropped by the context manager
+    assert client._connection.session is None  # closed and dropped by the context manager
 
 
 async def test_aclose_is_idempotent_and_final(emu: Emulator) -> None:
@@ -618,3 +622,114 @@ def test_a_bad_base_url_error_does_not_echo_credentials() -> None:
         Client(api_key=KEY, base_url="htps://user:s3cret-pass@api.example.com/v1")
     assert "s3cret-pass" not in str(caught.value)
     assert "'htps'" in str(caught.value)
+
+
+# -- per-call options, headers and proxies ---------------------------------------------
+
+
+async def test_with_options_shares_the_session_gate_and_budget(emu: Emulator, file_id: int) -> None:
+    async with new_client(emu.base_url, requests_per_minute=600) as client:
+        urgent = client.with_options(retry=RetryPolicy(attempts=1), timeout=2.0, max_in_flight=1)
+        emu.inject(Fault.http(503), endpoint="voice_clone")
+        with pytest.raises(ServerError):  # no retry through the view
+            await urgent.clone(file_id=file_id, voice_id="Urgent0001")
+        emu.inject(Fault.http(503), endpoint="voice_clone")
+        result = await client.clone(file_id=file_id, voice_id="Patient001")  # the client retries
+        assert result.attempts == 2
+        assert urgent._connection is client._connection  # one session for both
+        assert urgent.rate_stats == client.rate_stats  # one gate
+        assert (urgent.max_in_flight, client.max_in_flight) == (1, 8)
+        await urgent.aclose()  # a view owns nothing: the client still works
+        await client.list_voices()
+    with pytest.raises(ConfigurationError, match="closed"):
+        await urgent.list_voices()
+    with pytest.raises(ConfigurationError, match="timeout"):
+        client.with_options(timeout=0)
+
+
+async def test_user_agent_and_default_headers_reach_the_api_only(tmp_path: Path) -> None:
+    seen: list[dict[str, str]] = []
+
+    async def record(request: web.Request) -> web.StreamResponse:
+        seen.append(dict(request.headers))
+        if request.path.startswith("/v1"):
+            return web.json_response({"base_resp": {"status_code": 0}, "voice_cloning": []})
+        return web.Response(body=b"ID3" + b"\0" * 32)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    origin = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        async with Client(
+            api_key=KEY, base_url=origin + "/v1", default_headers={"X-Gateway-Tenant": "t-42"}
+        ) as client:
+            await client.list_voices()
+            await client.download_demo(origin + "/p.mp3", tmp_path / "p.mp3")
+    finally:
+        await runner.cleanup()
+    api, preview = seen
+    assert api["User-Agent"].startswith(f"voiceclone/{voiceclone.__version__} aiohttp/")
+    assert " python/3." in api["User-Agent"]
+    assert api["X-Gateway-Tenant"] == "t-42"
+    assert api["Authorization"] == f"Bearer {KEY}"
+    assert preview["User-Agent"] == api["User-Agent"]
+    assert "X-Gateway-Tenant" not in preview
+    assert "Authorization" not in preview
+
+
+@pytest.mark.parametrize(
+    ("headers", "match"),
+    [
+        ({"authorization": "Bearer other"}, "Authorization"),
+        ({"X-Bad": "a\r\nInjected: 1"}, "line break"),
+        ({"X-Num": 5}, "strings"),
+    ],
+)
+def test_bad_default_headers_are_refused(headers: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        Client(api_key=KEY, base_url="https://api.example/v1", default_headers=headers)
+
+
+async def test_an_explicit_proxy_carries_every_request(emu: Emulator) -> None:
+    relayed: list[str] = []
+
+    async def proxy(request: web.Request) -> web.StreamResponse:
+        relayed.append(str(request.url))
+        async with aiohttp.ClientSession() as upstream:
+            target = emu.base_url + request.path.removeprefix("/v1")
+            async with upstream.request(
+                request.method, target, data=await request.read(),
+                headers={"Authorization": request.headers["Authorization"],
+                         "Content-Type": request.headers["Content-Type"]},
+            ) as answer:  # fmt: skip
+                return web.Response(status=answer.status, body=await answer.read())
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    proxy_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        # Port 9 (discard) refuses connections: only the proxy can answer for it.
+        async with new_client("http://127.0.0.1:9/v1", proxy=proxy_url) as client:
+            assert await client.list_voices() == []
+    finally:
+        await runner.cleanup()
+    assert relayed == ["http://127.0.0.1:9/v1/get_voice"]
+
+
+async def test_proxy_variables_are_ignored_unless_trusted(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # refuses every connection
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with new_client(emu.base_url) as client:
+        assert await client.list_voices() == []  # direct: the variable was not used
+    async with new_client(emu.base_url, trust_env=True, retry=RetryPolicy(attempts=1)) as client:
+        with pytest.raises(TransportError):  # through the dead proxy
+            await client.list_voices()

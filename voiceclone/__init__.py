@@ -44,8 +44,7 @@ from ._models import (
 )
 from ._pacing import GateStats
 from ._retry import RetryPolicy
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "APIError",

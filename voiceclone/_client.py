@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import ipaddress
 import logging
 import os
+import platform
 import sys
 import warnings
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
@@ -73,6 +75,7 @@ from ._validate import (
     check_voice_id,
     check_voice_type,
 )
+from ._version import __version__
 
 if TYPE_CHECKING:
     from ._models import CloneFields
@@ -85,8 +88,14 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
 DEFAULT_BASE_URL: Final = "https://api.minimax.io/v1"
+#: Sent with every request: MiniMax support and gateway logs can tell SDK traffic apart.
+USER_AGENT: Final = (
+    f"voiceclone/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
+)
 #: What logs, events and errors call a preview download, whose URL is not under base_url.
 PREVIEW_PATH: Final = "/<demo_audio>"
+#: A preview host is not the API: it gets neither the key nor a gateway's headers.
+_PREVIEW_HEADERS: Final = {"User-Agent": USER_AGENT}
 _MIME: Final = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
 _CLONE_FIELDS: Final = frozenset(a.name for a in attrs.fields(CloneRequest))
 
@@ -109,6 +118,17 @@ class _Redacted(str):
 
     def __repr__(self) -> str:
         return "'<redacted>'"
+
+
+@attrs.define
+class _Connection:
+    """What a client and its `Client.with_options` views share: the session and its loop."""
+
+    session: aiohttp.ClientSession | None
+    owns_session: bool
+    trust_env: bool
+    closed: bool = False
+    loop: asyncio.AbstractEventLoop | None = None
 
 
 @attrs.define
@@ -166,6 +186,23 @@ def _check_key(key: str) -> str:
     return key
 
 
+def _request_headers(default_headers: Mapping[str, str] | None, key: str) -> dict[str, str]:
+    """Headers for every API request: User-Agent, the caller's own, then the key."""
+    headers = {"User-Agent": USER_AGENT}
+    for name, value in (default_headers or {}).items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConfigurationError("default_headers must map header names to strings")
+        if name.lower() == "authorization":
+            raise ConfigurationError(
+                "default_headers must not set Authorization: the client sends the API key"
+            )
+        if any(c in name + value for c in "\r\n\0"):
+            raise ConfigurationError(f"default_headers[{name!r}] contains a line break or NUL")
+        headers[name] = value
+    headers["Authorization"] = _Redacted(f"Bearer {key}")
+    return headers
+
+
 def _option(name: str, value: object, *, integer: bool = False) -> None:
     """A client option: a positive number, else `ConfigurationError`."""
     try:
@@ -191,6 +228,12 @@ class Client:
         retry: a `RetryPolicy`; ``None`` for the default.
         timeout: seconds per attempt, including waiting for a pooled connection.
         session: an ``aiohttp.ClientSession`` to borrow; the client never closes it.
+        default_headers: headers sent with every API request (a gateway's own, say);
+            ``Authorization`` is the client's and cannot be set here.
+        proxy: an explicit proxy URL for every request.
+        trust_env: honour ``HTTP(S)_PROXY`` / ``NO_PROXY`` and ``.netrc`` from the
+            environment for the client's own session. Off by default: an
+            inherited proxy setting would otherwise see every request.
         on_retry: called with a `RetryEvent` before each retry (a plain or an async
             function; what it raises is logged and ignored).
         on_response: called with a `ResponseEvent` after each attempt (likewise).
@@ -206,13 +249,19 @@ class Client:
         retry: RetryPolicy | None = None,
         timeout: float = 120.0,
         session: aiohttp.ClientSession | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        proxy: str | None = None,
+        trust_env: bool = False,
         on_retry: OnRetry | None = None,
         on_response: OnResponse | None = None,
     ) -> None:
         key = _check_key(api_key if api_key is not None else os.environ.get("MINIMAX_API_KEY", ""))
         self._key = _Redacted(key)
-        self._auth: Final = {"Authorization": _Redacted(f"Bearer {key}")}
+        self._headers = _request_headers(default_headers, key)
         del key, api_key  # only the redacted copies stay in this frame
+        if proxy is not None and urlsplit(proxy).scheme not in ("http", "https", "socks5"):
+            raise ConfigurationError("proxy must be an http(s) URL")
+        self._proxy = proxy
         self._base_url = _resolve_base_url(
             base_url or os.environ.get("MINIMAX_BASE_URL") or DEFAULT_BASE_URL
         )
@@ -230,10 +279,8 @@ class Client:
         self._gate: Gate = RateGate(requests_per_minute)
         self._budget = RetryBudget(self._retry.budget)
         self._hooks = Hooks(on_retry, on_response)
-        self._session = session
-        self._owns_session = session is None
-        self._closed = False
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connection = _Connection(session, owns_session=session is None, trust_env=trust_env)
+        self._is_view = False
 
     def __repr__(self) -> str:
         return (
@@ -256,6 +303,37 @@ class Client:
         """The rate gate's current pace and the rate-limit answers it has seen."""
         return self._gate.stats
 
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        max_in_flight: int | None = None,
+    ) -> Client:
+        """A view of this client with other options for the calls made through it.
+
+        The view shares the session, the rate gate, the retry budget and the hooks:
+        its calls are paced and counted with everyone else's. Only what is given
+        changes: ``timeout`` per attempt (a long upload), ``retry`` (an urgent clone
+        with ``RetryPolicy(attempts=1)``), ``max_in_flight`` (a cap of the view's
+        own on its requests on the wire, and its batches' default). Closing the
+        view does nothing; closing the client closes the session for every view.
+        """
+        view = copy.copy(self)
+        view._is_view = True
+        if timeout is not None:
+            _option("timeout", timeout)
+            view._timeout = float(timeout)
+        if retry is not None:
+            if not isinstance(retry, RetryPolicy):
+                raise ConfigurationError("retry must be a voiceclone.RetryPolicy")
+            view._retry = retry
+        if max_in_flight is not None:
+            _option("max_in_flight", max_in_flight, integer=True)
+            view._max_in_flight = max_in_flight
+            view._slots = asyncio.Semaphore(max_in_flight)
+        return view
+
     async def __aenter__(self) -> Client:
         return self
 
@@ -268,19 +346,25 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session the client created (never a borrowed one). Idempotent."""
-        self._closed = True
+        """Close the session the client created (never a borrowed one). Idempotent.
+
+        On a view made by `with_options`, does nothing: the client owns the session.
+        """
+        if self._is_view:
+            return
+        connection = self._connection
+        connection.closed = True
         await self._gate.aclose()
-        if self._owns_session and self._session is not None:
-            session, self._session = self._session, None
+        if connection.owns_session and connection.session is not None:
+            session, connection.session = connection.session, None
             await session.close()
 
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
         """The client's loop: the running one, which must be the loop of its first call."""
         loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif loop is not self._loop:
+        if self._connection.loop is None:
+            self._connection.loop = loop
+        elif loop is not self._connection.loop:
             # Its session, semaphore and gate are tied to the first loop: using them
             # here would fail untyped, or hang when the first loop runs in a thread.
             raise ConfigurationError(
@@ -289,19 +373,21 @@ class Client:
         return loop
 
     def _open_session(self) -> aiohttp.ClientSession:
-        if self._closed:
+        connection = self._connection
+        if connection.closed:
             # A VoiceCloneError, so a call caught in backoff (or queued for a slot) by
             # aclose() ends as an outcome of its batch, not an exception that ends it.
             raise ConfigurationError("the client is closed")
-        if self._session is None:
+        if connection.session is None:
             # Created here, inside the running loop, never in __init__. No cookie jar:
             # the API needs none, and a jar would replay the API host's cookies to a
             # preview host of the same name.
-            self._session = aiohttp.ClientSession(
+            connection.session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=max(100, self._max_in_flight)),
                 cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=connection.trust_env,
             )
-        return self._session
+        return connection.session
 
     # -- the one request path -------------------------------------------------------
 
@@ -416,10 +502,11 @@ class Client:
                         self._base_url + request.path,
                         what=what,
                         timeout=timeout,
-                        headers=self._auth,
+                        headers=self._headers,
                         json=request.json,
                         data=await request.upload.form(files) if request.upload else None,
                         params=request.params,
+                        proxy=self._proxy,
                     )
             body, status_code = api_body(answer, what)
             return body, answer.trace_id
@@ -443,7 +530,7 @@ class Client:
                 started = loop.time()
                 answer = await exchange(
                     session, "GET", url, what=f"GET {PREVIEW_PATH}", timeout=timeout,
-                    allow_redirects=True,
+                    headers=_PREVIEW_HEADERS, proxy=self._proxy, allow_redirects=True,
                 )  # fmt: skip
             return preview_body(answer, f"GET {PREVIEW_PATH}")
         finally:

@@ -115,6 +115,7 @@ async def exchange(
     json: object = None,
     data: aiohttp.FormData | None = None,
     params: Mapping[str, str] | None = None,
+    proxy: str | None = None,
     allow_redirects: bool = False,
 ) -> Answer:
     """Send one request and read its answer whole; ``what`` names it in errors."""
@@ -126,6 +127,7 @@ async def exchange(
             data=data,
             params=params,
             headers=headers,
+            proxy=proxy,
             timeout=attempt_timeout(timeout),
             allow_redirects=allow_redirects,
         ) as resp:
