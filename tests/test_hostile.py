@@ -288,14 +288,16 @@ def test_a_client_used_from_a_second_loop_says_so() -> None:
 
 
 def test_a_client_reused_after_asyncio_run_says_so() -> None:
-    async def borrow_and_call(client: Client) -> None:
-        async with aiohttp.ClientSession() as session:
-            client._session = session  # as if borrowed: the caller closes it
+    async def first_run() -> Client:
+        async with aiohttp.ClientSession() as session:  # borrowed: closed by its owner
+            client = Client(
+                api_key=KEY, base_url="http://127.0.0.1:9/v1", retry=ONE_TRY, session=session
+            )
             with pytest.raises(TransportError):
                 await client.list_voices()
+        return client
 
-    client = Client(api_key=KEY, base_url="http://127.0.0.1:9/v1", retry=ONE_TRY)
-    asyncio.run(borrow_and_call(client))
+    client = asyncio.run(first_run())
     with pytest.raises(ConfigurationError, match="another event loop"):
         asyncio.run(client.list_voices())
 

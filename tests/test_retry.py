@@ -390,7 +390,7 @@ async def test_cancel_while_sleeping_in_backoff(emu: Emulator) -> None:
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
-        session = client._session
+        session = client._connection.session
     assert call.cancelled()
     assert session is not None
     assert session.closed

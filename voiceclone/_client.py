@@ -48,6 +48,7 @@ from . import _batch
 from ._answers import api_body, preview_body
 from ._audio import AudioInfo
 from ._errors import (
+    RATE_LIMIT_CODES,
     APIError,
     ConfigurationError,
     InsecureTransportWarning,
@@ -62,6 +63,7 @@ from ._errors import (
 )
 from ._events import Hooks, OnResponse, OnRetry, ResponseEvent, RetryEvent
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile, Voice
+from ._otel import telemetry
 from ._pacing import Gate, GateStats, RateGate
 from ._parse import parse_clone_result, parse_uploaded_file, parse_voices
 from ._request import Request, UploadPart
@@ -96,6 +98,7 @@ USER_AGENT: Final = (
 PREVIEW_PATH: Final = "/<demo_audio>"
 #: A preview host is not the API: it gets neither the key nor a gateway's headers.
 _PREVIEW_HEADERS: Final = {"User-Agent": USER_AGENT}
+_NO_SPAN: Final = contextlib.nullcontext()
 _MIME: Final = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
 _CLONE_FIELDS: Final = frozenset(a.name for a in attrs.fields(CloneRequest))
 
@@ -279,6 +282,7 @@ class Client:
         self._gate: Gate = RateGate(requests_per_minute)
         self._budget = RetryBudget(self._retry.budget)
         self._hooks = Hooks(on_retry, on_response)
+        self._telemetry = telemetry()
         self._connection = _Connection(session, owns_session=session is None, trust_env=trust_env)
         self._is_view = False
 
@@ -397,63 +401,57 @@ class Client:
         if call is None:
             call = _Call(loop.time() + self._retry.timeout, ambiguous=request.maybe_sent)
         attempt = functools.partial(self._attempt, request, call)
-        return await self._retried(
-            request.method, request.path, request.paced, request.voice_id, call, attempt
-        )
+        return await self._retried(request, call, attempt)
 
     async def _retried(
-        self,
-        method: str,
-        path: str,
-        paced: bool,
-        voice_id: str | None,
-        call: _Call,
-        attempt: Callable[[], Awaitable[_T]],
+        self, request: Request, call: _Call, attempt: Callable[[], Awaitable[_T]]
     ) -> _T:
         """Run ``attempt`` until it succeeds, fails for good, or the call's budget ends."""
-        self._budget.earn()
-        # Most calls succeed at once, so the first attempt runs before any retry
-        # controller is built (building one costs more than a request on a fast
-        # server); a retryable failure is then handed to tenacity as its attempt 1.
-        try:
-            return await attempt()
-        except VoiceCloneError as exc:
-            if self._retry.attempts == 1 or not is_retryable(exc):
-                raise
-            first_failure = exc
-
-        async def before_sleep(state: RetryCallState) -> None:
-            assert state.outcome is not None
-            error = state.outcome.exception()
-            assert isinstance(error, VoiceCloneError)
-            if spends_budget(error) and not self._budget.spend():
-                raise error  # the client-wide retry budget is spent: this failure is final
-            logger.info(
-                "retrying %s %s after %s (HTTP %s, status %s, trace %s): attempt %d failed, "
-                "waiting %.2f s",
-                method, path, type(error).__name__, error.http_status, error.status_code,
-                error.trace_id, state.attempt_number, state.upcoming_sleep,
-            )  # fmt: skip
-            if self._hooks.on_retry is not None:
-                event = RetryEvent(
-                    path, state.attempt_number, state.upcoming_sleep, error, voice_id
-                )
-                await self._hooks.retry(event, self._timeout)
-
-        loop = asyncio.get_running_loop()
-        retrying = new_retrying(
-            self._retry,
-            paced=paced,
-            deadline=call.deadline,
-            clock=loop.time,
-            before_sleep=before_sleep,
-        )
-        async for try_ in retrying:
-            with try_:
-                if try_.retry_state.attempt_number == 1:
-                    raise first_failure  # tenacity's attempt 1 is the one made above
+        with self._span_call(request):
+            self._budget.earn()
+            # Most calls succeed at once, so the first attempt runs before any retry
+            # controller is built (building one costs more than a request on a fast
+            # server); a retryable failure is then handed to tenacity as its attempt 1.
+            try:
                 return await attempt()
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+            except VoiceCloneError as exc:
+                if self._retry.attempts == 1 or not is_retryable(exc):
+                    raise
+                first_failure = exc
+            retrying = new_retrying(
+                self._retry,
+                paced=request.paced,
+                deadline=call.deadline,
+                clock=asyncio.get_running_loop().time,
+                before_sleep=functools.partial(self._before_retry, request),
+            )
+            async for try_ in retrying:
+                with try_:
+                    if try_.retry_state.attempt_number == 1:
+                        raise first_failure  # tenacity's attempt 1 is the one made above
+                    return await attempt()
+        raise AssertionError("tenacity either returns or raises")  # pragma: no cover
+
+    async def _before_retry(self, request: Request, state: RetryCallState) -> None:
+        """Between a failed attempt and its retry: spend the budget, log, tell the hooks."""
+        assert state.outcome is not None
+        error = state.outcome.exception()
+        assert isinstance(error, VoiceCloneError)
+        if spends_budget(error) and not self._budget.spend():
+            raise error  # the client-wide retry budget is spent: this failure is final
+        logger.info(
+            "retrying %s %s after %s (HTTP %s, status %s, trace %s): attempt %d failed, "
+            "waiting %.2f s",
+            request.method, request.path, type(error).__name__, error.http_status,
+            error.status_code, error.trace_id, state.attempt_number, state.upcoming_sleep,
+        )  # fmt: skip
+        if self._telemetry is not None:
+            self._telemetry.retried(request.path, error)
+        if self._hooks.on_retry is not None:
+            event = RetryEvent(
+                request.path, state.attempt_number, state.upcoming_sleep, error, request.voice_id
+            )
+            await self._hooks.retry(event, self._timeout)
 
     def _remaining(self, call: _Call, what: str) -> float:
         """This attempt's timeout: the client's, clipped to what is left of the call's budget."""
@@ -465,23 +463,46 @@ class Client:
     async def _attempt(self, request: Request, call: _Call) -> Reply:
         """One attempt: wait for the rate gate (when paced), then send and classify."""
         call.attempts += 1
-        generation = await self._gate.acquire(call.deadline) if request.paced else 0
-        timeout = self._remaining(call, f"{request.method} {request.path}")
-        try:
-            reply = await self._send(request, call.attempts, timeout)
-        except RateLimitError as exc:
+        with self._span_attempt(request.method, request.path, call.attempts, request.voice_id):
+            generation = await self._pass_gate(call.deadline) if request.paced else 0
+            timeout = self._remaining(call, f"{request.method} {request.path}")
+            try:
+                reply = await self._send(request, call.attempts, timeout)
+            except RateLimitError as exc:
+                if request.paced:
+                    await self._gate.on_rate_limited(generation, exc.retry_after)
+                raise
+            except ServerError:
+                call.ambiguous = True
+                raise
+            except TransportError as exc:
+                call.ambiguous = call.ambiguous or exc.request_sent
+                raise
             if request.paced:
-                await self._gate.on_rate_limited(generation, exc.retry_after)
-            raise
-        except ServerError:
-            call.ambiguous = True
-            raise
-        except TransportError as exc:
-            call.ambiguous = call.ambiguous or exc.request_sent
-            raise
-        if request.paced:
-            await self._gate.on_success()
-        return reply
+                await self._gate.on_success()
+            return reply
+
+    async def _pass_gate(self, deadline: float) -> int:
+        """Wait for the rate gate; with telemetry, record how long."""
+        if self._telemetry is None:
+            return await self._gate.acquire(deadline)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        generation = await self._gate.acquire(deadline)
+        self._telemetry.gate_waited(loop.time() - started)
+        return generation
+
+    def _span_call(self, request: Request) -> contextlib.AbstractContextManager[None]:
+        if self._telemetry is None:
+            return _NO_SPAN
+        return self._telemetry.call(request.method, request.path, request.voice_id)
+
+    def _span_attempt(
+        self, method: str, path: str, attempt: int, voice_id: str | None
+    ) -> contextlib.AbstractContextManager[None]:
+        if self._telemetry is None:
+            return _NO_SPAN
+        return self._telemetry.attempt(method, path, attempt, voice_id)
 
     async def _send(self, request: Request, attempt: int, timeout: float) -> Reply:
         """One exchange with the API; return the decoded answer and its trace id, or raise."""
@@ -524,18 +545,19 @@ class Client:
         loop = asyncio.get_running_loop()
         answer: Answer | None = None
         started = loop.time()
-        try:
-            async with self._slots:
-                session = self._open_session()
-                started = loop.time()
-                answer = await exchange(
-                    session, "GET", url, what=f"GET {PREVIEW_PATH}", timeout=timeout,
-                    headers=_PREVIEW_HEADERS, proxy=self._proxy, allow_redirects=True,
-                )  # fmt: skip
-            return preview_body(answer, f"GET {PREVIEW_PATH}")
-        finally:
-            await self._report("GET", PREVIEW_PATH, None, answer, None, call.attempts,
-                               loop.time() - started, timeout)  # fmt: skip
+        with self._span_attempt("GET", PREVIEW_PATH, call.attempts, None):
+            try:
+                async with self._slots:
+                    session = self._open_session()
+                    started = loop.time()
+                    answer = await exchange(
+                        session, "GET", url, what=f"GET {PREVIEW_PATH}", timeout=timeout,
+                        headers=_PREVIEW_HEADERS, proxy=self._proxy, allow_redirects=True,
+                    )  # fmt: skip
+                return preview_body(answer, f"GET {PREVIEW_PATH}")
+            finally:
+                await self._report("GET", PREVIEW_PATH, None, answer, None, call.attempts,
+                                   loop.time() - started, timeout)  # fmt: skip
 
     async def _report(
         self,
@@ -551,6 +573,9 @@ class Client:
         """Log one attempt (metadata only) and tell the ``on_response`` hook."""
         http_status = answer.http_status if answer is not None else None
         trace_id = answer.trace_id if answer is not None else None
+        if self._telemetry is not None:
+            limited = status_code in RATE_LIMIT_CODES or http_status == 429
+            self._telemetry.answered(path, http_status, status_code, trace_id, limited)
         logger.debug(
             "%s %s -> HTTP %s, status %s, trace %s, attempt %d, %.3f s",
             method, path, http_status, status_code, trace_id, attempt, elapsed,
@@ -678,14 +703,8 @@ class Client:
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValidationError("demo_audio", "must be an http(s) URL")
         call = _Call(self._bind_loop().time() + self._retry.timeout)
-        body = await self._retried(
-            "GET",
-            PREVIEW_PATH,
-            False,
-            None,
-            call,
-            functools.partial(self._fetch_preview, url, call),
-        )
+        fetch = functools.partial(self._fetch_preview, url, call)
+        body = await self._retried(Request("GET", PREVIEW_PATH), call, fetch)
         target = Path(path)
         partial = target.with_name(target.name + ".part")
         partial.write_bytes(body)

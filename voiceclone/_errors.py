@@ -293,6 +293,12 @@ STATUS_ERRORS: dict[int, type[APIError]] = {
 }
 
 
+#: The codes that mean "too fast": the rate gate slows everyone down for them.
+RATE_LIMIT_CODES: frozenset[int] = frozenset(
+    code for code, cls in STATUS_ERRORS.items() if cls is RateLimitError
+)
+
+
 def error_for_status(
     status_code: int,
     status_msg: str | None,

@@ -1,0 +1,149 @@
+"""OpenTelemetry traces and metrics, when ``opentelemetry-api`` is installed.
+
+Each call (upload, clone, list, delete, download) is a span; each attempt a child
+span carrying the HTTP status, MiniMax's status code, the trace id, the attempt
+number and the voice id, with the time spent waiting at the rate gate as an
+event. Four instruments count what a dashboard wants: requests by status code,
+rate-limit answers, retries, and gate wait time.
+
+Metadata only, as in the logs: never the key, a header, a body, a file name or
+the text of a server message. Without ``opentelemetry-api`` (the ``otel`` extra)
+`telemetry` returns ``None`` and the client does nothing at all; with it and no
+SDK configured, OpenTelemetry's own no-op providers make it nearly free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Final
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+__all__ = ["Telemetry", "telemetry"]
+
+#: The instrumentation scope, as OpenTelemetry names a library's tracer and meter.
+SCOPE: Final = "voiceclone"
+#: What each endpoint's call span is called.
+OPERATIONS: Final = {
+    "/files/upload": "upload_file",
+    "/voice_clone": "clone",
+    "/get_voice": "list_voices",
+    "/delete_voice": "delete_voice",
+    "/<demo_audio>": "download_demo",
+}
+
+
+class Telemetry:
+    """The tracer and instruments of one client."""
+
+    def __init__(self) -> None:
+        from opentelemetry import metrics, trace
+
+        self._trace = trace
+        self._tracer = trace.get_tracer(SCOPE, __version__)
+        meter = metrics.get_meter(SCOPE, __version__)
+        self._requests = meter.create_counter(
+            "voiceclone.requests", unit="{request}", description="Attempts sent, by answer"
+        )
+        self._rate_limited = meter.create_counter(
+            "voiceclone.rate_limited", unit="{answer}", description="Rate-limit answers"
+        )
+        self._retries = meter.create_counter(
+            "voiceclone.retries", unit="{retry}", description="Retries, by cause"
+        )
+        self._gate_wait = meter.create_histogram(
+            "voiceclone.gate.wait", unit="s", description="Time spent waiting at the rate gate"
+        )
+
+    @contextlib.contextmanager
+    def call(self, method: str, path: str, voice_id: str | None) -> Iterator[None]:
+        """The span of one call, around all its attempts."""
+        name = f"voiceclone.{OPERATIONS.get(path, path)}"
+        attributes: dict[str, Any] = {"http.request.method": method, "url.path": path}
+        if voice_id is not None:
+            attributes["voiceclone.voice_id"] = voice_id
+        with self._tracer.start_as_current_span(
+            name, kind=self._trace.SpanKind.CLIENT, attributes=attributes,
+            record_exception=False, set_status_on_exception=False,
+        ) as span:  # fmt: skip
+            try:
+                yield
+            except BaseException as exc:
+                _fail(span, exc)
+                raise
+
+    @contextlib.contextmanager
+    def attempt(self, method: str, path: str, attempt: int, voice_id: str | None) -> Iterator[None]:
+        """The span of one attempt, a child of its call's."""
+        attributes: dict[str, Any] = {
+            "http.request.method": method,
+            "url.path": path,
+            "voiceclone.attempt": attempt,
+        }
+        if voice_id is not None:
+            attributes["voiceclone.voice_id"] = voice_id
+        with self._tracer.start_as_current_span(
+            f"{method} {path}", kind=self._trace.SpanKind.CLIENT, attributes=attributes,
+            record_exception=False, set_status_on_exception=False,
+        ) as span:  # fmt: skip
+            try:
+                yield
+            except BaseException as exc:
+                _fail(span, exc)
+                raise
+
+    def gate_waited(self, seconds: float) -> None:
+        self._trace.get_current_span().add_event(
+            "voiceclone.gate.wait", {"voiceclone.gate.wait_seconds": seconds}
+        )
+        self._gate_wait.record(seconds)
+
+    def answered(
+        self,
+        path: str,
+        http_status: int | None,
+        status_code: int | None,
+        trace_id: str | None,
+        rate_limited: bool,
+    ) -> None:
+        span = self._trace.get_current_span()
+        if http_status is not None:
+            span.set_attribute("http.response.status_code", http_status)
+        if status_code is not None:
+            span.set_attribute("minimax.status_code", status_code)
+        if trace_id is not None:
+            span.set_attribute("minimax.trace_id", trace_id)
+        counted: dict[str, Any] = {"url.path": path}
+        if http_status is not None:
+            counted["http.response.status_code"] = http_status
+        if status_code is not None:
+            counted["minimax.status_code"] = status_code
+        self._requests.add(1, counted)
+        if rate_limited:
+            self._rate_limited.add(1, {"url.path": path})
+
+    def retried(self, path: str, error: BaseException) -> None:
+        self._retries.add(1, {"url.path": path, "error.type": type(error).__name__})
+
+
+def _fail(span: Span, exc: BaseException) -> None:
+    # The class name only: a message may quote the server, and a traceback is not metadata.
+    from opentelemetry.trace import Status, StatusCode
+
+    span.set_attribute("error.type", type(exc).__name__)
+    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+
+
+def telemetry() -> Telemetry | None:
+    """The client's telemetry, or ``None`` when ``opentelemetry-api`` is not installed."""
+    try:
+        if importlib.util.find_spec("opentelemetry") is None:
+            return None
+        return Telemetry()
+    except (ImportError, ValueError):  # blocked, or a namespace package without the API
+        return None
