@@ -507,18 +507,27 @@ class Client:
         )
 
     async def download_demo(self, result: CloneResult | str, path: str | os.PathLike[str]) -> Path:
-        """Save a clone's preview audio to ``path`` (written whole or not at all)."""
+        """Save a clone's preview audio to ``path`` (written whole or not at all).
+
+        The file is created with mode 0600 and never through a symbolic link (see
+        the Security page of the docs).
+
+        Raises:
+            ValidationError: no preview link; ``path`` names a folder, or its folder
+                does not exist (both raised before the download), or the file cannot
+                be written (nothing is left behind).
+        """
+        from ._files import check_target, write_file
+
         url = result if isinstance(result, str) else result.demo_audio
         if not url:
             raise ValidationError("demo_audio", "there is no preview: clone with text and model")
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValidationError("demo_audio", "must be an http(s) URL")
+        target = check_target(path)
         body, _ = await self._call("GET", PREVIEW_PATH, url=url)
-        target = Path(path)
-        partial = target.with_name(target.name + ".part")
-        partial.write_bytes(body)
-        partial.replace(target)
-        return target
+        # The write waits for the disk (fsync): off the event loop.
+        return await asyncio.to_thread(write_file, target, body)
 
     # -- batches (see _batch) -----------------------------------------------------------
 
