@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar, cast
 
 from ._audio import AudioInfo
-from ._errors import ValidationError, VoiceCloneError
+from ._errors import JournalError, ValidationError, VoiceCloneError
 from ._journal import Journal, JournalState
 from ._models import CloneJob, CloneOutcome, CloneRequest
 from ._validate import check_audio
@@ -243,6 +243,8 @@ async def _run_job(
             journal.sent(job.voice_id, sample.file_id, prompt_file_id)
         # The upload is done once; clone() retries only the clone request.
         result = await client._clone(request, maybe_sent=job.voice_id in state.sent)
+    except JournalError:
+        raise  # the journal cannot keep its promise: the batch ends (a typed error)
     except VoiceCloneError as exc:
         if journal is not None:
             journal.failed(job.voice_id, exc)
@@ -275,16 +277,18 @@ async def clone_jobs(
         error.problems = problems
         raise error
     book = Journal(journal) if journal is not None else None
-    state = book.load() if book is not None else JournalState()
-    todo: list[tuple[int, CloneJob]] = []
-    for index, job in enumerate(cast("list[CloneJob]", all_jobs)):  # all checked above
-        if job.voice_id in state.done:
-            yield CloneOutcome(index, job, result=state.done[job.voice_id], resumed=True)
-        else:
-            todo.append((index, job))
     if book is not None:
+        # Locked before it is read: a second run on this journal fails here, before
+        # any request, instead of cloning beside this one.
         book.open()
     try:
+        state = book.load() if book is not None else JournalState()
+        todo: list[tuple[int, CloneJob]] = []
+        for index, job in enumerate(cast("list[CloneJob]", all_jobs)):  # all checked above
+            if job.voice_id in state.done:
+                yield CloneOutcome(index, job, result=state.done[job.voice_id], resumed=True)
+            else:
+                todo.append((index, job))
 
         async def run(position: int, item: tuple[int, CloneJob]) -> CloneOutcome:
             return await _run_job(client, item[0], item[1], book, state, probed)

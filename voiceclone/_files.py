@@ -27,7 +27,7 @@ from typing import Final
 
 from ._errors import ValidationError
 
-__all__ = ["PRIVATE_MODE", "check_target", "create_private", "write_file"]
+__all__ = ["PRIVATE_MODE", "check_target", "create_private", "write_all", "write_file"]
 
 #: Files the SDK creates are readable by their owner only: previews and journals are
 #: the user's data, and the folder they land in may be shared.
@@ -108,7 +108,8 @@ def _new_temp(target: Path) -> tuple[Path, int]:
     raise FileExistsError(errno.EEXIST, "every temporary name tried was taken", str(target))
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write part of it)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
@@ -128,7 +129,7 @@ def write_file(target: Path, data: bytes, field: str = "path") -> Path:
         raise ValidationError(field, f"cannot write {str(target)!r}: {_reason(exc)}") from None
     try:
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             os.fsync(fd)  # on disk before the rename makes it visible under its name
         finally:
             os.close(fd)
