@@ -83,6 +83,12 @@ class JournalState:
     torn_lines: int = 0
 
 
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    # Not os.pread, which Windows lacks. Appends go to the end whatever the offset.
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, size)
+
+
 class Journal:
     """An append-only JSONL file of batch events, locked by one process while it runs."""
 
@@ -93,9 +99,9 @@ class Journal:
         self._owner_written = False
         self._failure: JournalError | None = None
 
-    def _error(self, what: str, exc: OSError | None = None) -> JournalError:
+    def _error(self, what: str, exc: OSError | None = None, then: str = "") -> JournalError:
         reason = f" ({exc.strerror or type(exc).__name__})" if exc is not None else ""
-        return JournalError(f"journal {self.path} {what}{reason}", path=str(self.path))
+        return JournalError(f"journal {self.path} {what}{reason}{then}", path=str(self.path))
 
     def _open(self, flags: int) -> int:
         """A descriptor of the journal, which must be a regular file and no link."""
@@ -144,7 +150,7 @@ class Journal:
         def read(size: int) -> bytes:
             nonlocal offset
             try:
-                chunk = os.pread(fd, size, offset)
+                chunk = _read_at(fd, size, offset)
             except OSError as exc:
                 raise self._error("cannot be read", exc) from None
             offset += len(chunk)
@@ -200,7 +206,7 @@ class Journal:
             self._lock(fd)
             size = os.fstat(fd).st_size
             # A torn last line: keep the next record on a line of its own.
-            if size and os.pread(fd, 1, size - 1) != b"\n":
+            if size and _read_at(fd, 1, size - 1) != b"\n":
                 write_all(fd, b"\n")
         except OSError as exc:
             os.close(fd)
@@ -279,9 +285,10 @@ class Journal:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, size)
             self._failure = self._error(
-                "is not writable; what it recorded before stays valid: "
-                "make room, then run the batch again to resume",
+                "is not writable",
                 exc,
+                "; what it recorded before stays valid: make room, then run the batch "
+                "again to resume",
             )
             raise self._failure from None
 
