@@ -140,6 +140,20 @@ def test_a_folder_or_fifo_in_place_of_the_journal_is_a_journal_error(
         getattr(Journal(tmp_path / "fifo.jsonl"), use)()
 
 
+async def test_clone_jobs_refuses_an_unusable_journal_before_any_request(
+    client: Client, emu: Emulator, wav_path: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "folder.jsonl").mkdir()
+    (tmp_path / "link.jsonl").symlink_to(tmp_path / "elsewhere.jsonl")
+    jobs = [CloneJob("Refused01x", wav_path)]
+    for name, reason in (("folder.jsonl", "is a folder"), ("link.jsonl", "symbolic link")):
+        with pytest.raises(JournalError, match=reason):
+            async for _ in client.clone_jobs(jobs, journal=tmp_path / name):
+                pass
+    assert sum(emu.stats.requests.values()) == 0
+    assert not (tmp_path / "elsewhere.jsonl").exists()
+
+
 # -- damaged records -----------------------------------------------------------------------
 
 
