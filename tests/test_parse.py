@@ -89,10 +89,6 @@ def test_clone_result_from_a_full_answer() -> None:
 @pytest.mark.parametrize(
     ("body", "where"),
     [
-        ({"input_sensitive": "no"}, "input_sensitive"),
-        ({"input_sensitive": 0}, "input_sensitive"),
-        ({"input_sensitive_type": "bad"}, "input_sensitive_type"),
-        ({"input_sensitive": {"type": 1.5}}, "input_sensitive_type"),
         ({"demo_audio": 5}, "demo_audio"),
         ({"extra_info": "none"}, "extra_info"),
         ({"extra_info": {"audio_size": 1.5}}, "extra_info.audio_size"),

@@ -28,7 +28,7 @@ from typing import Final, TypeVar, cast
 import attrs
 
 from ._audio import AudioInfo
-from ._errors import ValidationError, VoiceCloneError
+from ._errors import JournalError, ValidationError, VoiceCloneError
 from ._journal import Journal, JournalState
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile
 from ._validate import check_jobs, check_number
@@ -209,6 +209,8 @@ async def _run_job(
             journal.sent(job.voice_id, sample.file_id, prompt_file_id)
         # The upload is done once; clone() retries only the clone request.
         result = await client.clone_maybe_sent(request, job.voice_id in state.sent)
+    except JournalError:
+        raise  # the journal cannot keep its promise: the batch ends (a typed error)
     except VoiceCloneError as exc:
         if journal is not None:
             journal.failed(job.voice_id, exc)
@@ -241,16 +243,18 @@ async def clone_jobs(
             problems[0].field, f"{len(problems)} problem(s): {listed}{more}", problems=problems
         )
     book = Journal(journal) if journal is not None else None
-    state = book.load() if book is not None else JournalState()
-    todo: list[tuple[int, CloneJob]] = []
-    for index, job in enumerate(cast("list[CloneJob]", all_jobs)):  # all checked above
-        if job.voice_id in state.done:
-            yield CloneOutcome(index, job, result=state.done[job.voice_id], resumed=True)
-        else:
-            todo.append((index, job))
     if book is not None:
+        # Locked before it is read: a second run on this journal fails here, before
+        # any request, instead of cloning beside this one.
         book.open()
     try:
+        state = book.load() if book is not None else JournalState()
+        todo: list[tuple[int, CloneJob]] = []
+        for index, job in enumerate(cast("list[CloneJob]", all_jobs)):  # all checked above
+            if job.voice_id in state.done:
+                yield CloneOutcome(index, job, result=state.done[job.voice_id], resumed=True)
+            else:
+                todo.append((index, job))
 
         async def run(position: int, item: tuple[int, CloneJob]) -> CloneOutcome:
             return await _run_job(client, item[0], item[1], book, state, probed)

@@ -62,10 +62,11 @@ from ._errors import (
     VoiceIdConflictError,
 )
 from ._events import Hooks, OnResponse, OnRetry, ResponseEvent, RetryEvent
+from ._files import check_target, write_file
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile, Voice
 from ._otel import telemetry
 from ._pacing import Gate, GateStats, RateGate
-from ._parse import parse_clone_result, parse_uploaded_file, parse_voices
+from ._parse import parse_clone_result, parse_sensitivity, parse_uploaded_file, parse_voices
 from ._request import Request, UploadPart
 from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying, spends_budget
 from ._transport import Answer, exchange
@@ -678,7 +679,16 @@ class Client:
                 "voice %s created, but %s; returned without preview details (trace %s)",
                 request.voice_id, exc.message, trace_id,
             )  # fmt: skip
-            return CloneResult(request.voice_id, trace_id=trace_id, attempts=call.attempts)
+            # The sensitivity flag is read on its own, failing closed: an answer that
+            # cannot be read in full must not come back unflagged.
+            flagged, kind = parse_sensitivity(body)
+            return CloneResult(
+                request.voice_id,
+                input_sensitive=flagged,
+                input_sensitive_type=kind,
+                trace_id=trace_id,
+                attempts=call.attempts,
+            )
 
     async def list_voices(self, voice_type: str = "voice_cloning") -> list[Voice]:
         """Voices of the account. Cloned voices appear only after their first real use."""
@@ -696,20 +706,27 @@ class Client:
         await self._call(Request("POST", "/delete_voice", json=body, voice_id=voice_id))
 
     async def download_demo(self, result: CloneResult | str, path: str | os.PathLike[str]) -> Path:
-        """Save a clone's preview audio to ``path`` (written whole or not at all)."""
+        """Save a clone's preview audio to ``path`` (written whole or not at all).
+
+        The file is created with mode 0600 and never through a symbolic link (see
+        the Security page of the docs).
+
+        Raises:
+            ValidationError: no preview link; ``path`` names a folder, or its folder
+                does not exist (both raised before the download), or the file cannot
+                be written (nothing is left behind).
+        """
         url = result if isinstance(result, str) else result.demo_audio
         if not url:
             raise ValidationError("demo_audio", "there is no preview: clone with text and model")
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValidationError("demo_audio", "must be an http(s) URL")
+        target = check_target(path)
         call = _Call(self._bind_loop().time() + self._retry.timeout)
         fetch = functools.partial(self._fetch_preview, url, call)
         body = await self._retried(Request("GET", PREVIEW_PATH), call, fetch)
-        target = Path(path)
-        partial = target.with_name(target.name + ".part")
-        partial.write_bytes(body)
-        partial.replace(target)
-        return target
+        # The write waits for the disk (fsync): off the event loop.
+        return await asyncio.to_thread(write_file, target, body)
 
     # -- batches (see _batch) -----------------------------------------------------------
 

@@ -6,25 +6,71 @@ so a 2039 answer then means "done earlier", not "someone else's voice". ``ok``
 is written once the voice is confirmed: a re-run skips it. Lines are appended
 and flushed one at a time; a line torn by a kill is skipped with a warning.
 The journal never holds the API key or request headers.
+
+The file is the user's, in a folder others may write to, so it is read as
+hostile and written as private:
+
+- It is opened without following a symbolic link, and created with mode 0600.
+- One process at a time: a batch holds an exclusive lock on the file (``flock``,
+  released by the system if the process dies), and a second run fails at once
+  with `JournalError` naming the holder, whose pid is in ``<journal>.owner``.
+- It is read in bounded chunks. A damaged line (over `MAX_LINE`, not UTF-8, not
+  JSON, a field of the wrong type or out of range) is skipped with a warning
+  naming its number, and a long one is never held in memory. A file that cannot
+  be read at all (a folder, a device, no permission) is a `JournalError`.
+- A write or fsync that fails (a full disk) cuts the file back to its last whole
+  record and raises `JournalError`, so what was recorded stays valid for resuming.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import json
 import logging
 import os
+import socket
+import stat
+import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Final
 
 import attrs
 
-from ._errors import VoiceCloneError
-from ._models import CloneResult, SensitiveType
+if sys.platform != "win32":
+    import fcntl
 
-__all__ = ["Journal", "JournalState"]
+from ._errors import JournalError, ValidationError, VoiceCloneError
+from ._files import PRIVATE_MODE, check_target, write_all, write_file
+from ._journal_lines import (
+    MAX_LINE,
+    Damaged,
+    bounded,
+    decode,
+    encode,
+    lines,
+    result_from,
+    result_record,
+)
+from ._models import CloneResult
+from ._text import safe_text
+
+__all__ = ["MAX_LINE", "Journal", "JournalState"]
 
 logger = logging.getLogger("voiceclone")
+
+#: Damaged lines reported one by one; past this, one summary (a file of garbage
+#: must not flood the log).
+_WARNED_LINES: Final = 100
+#: Bytes of the owner note read back: a pid and a host name.
+_OWNER_NOTE_MAX: Final = 256
+
+# POSIX flags, absent elsewhere. O_NONBLOCK: a FIFO planted at the path must fail
+# the open, not hang it.
+_POSIX: Final = (
+    getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+)
+_READ: Final = os.O_RDONLY | _POSIX
+_APPEND: Final = os.O_RDWR | os.O_APPEND | os.O_CREAT | _POSIX
 
 
 @attrs.define
@@ -33,90 +79,218 @@ class JournalState:
 
     done: dict[str, CloneResult] = attrs.Factory(dict)
     sent: set[str] = attrs.Factory(set)
+    #: lines skipped as damaged (torn by a kill, or tampered with)
     torn_lines: int = 0
 
 
-def _result_record(result: CloneResult) -> dict[str, Any]:
-    return {
-        "event": "ok",
-        "voice_id": result.voice_id,
-        "demo_audio": result.demo_audio,
-        "input_sensitive": result.input_sensitive,
-        "input_sensitive_type": int(result.input_sensitive_type),
-        "trace_id": result.trace_id,
-        "attempts": result.attempts,
-        "recovered": result.recovered,
-        "created_at": result.created_at.isoformat(),
-    }
-
-
-def _result_from(record: dict[str, Any]) -> CloneResult:
-    return CloneResult(
-        voice_id=record["voice_id"],
-        demo_audio=record.get("demo_audio"),
-        input_sensitive=bool(record.get("input_sensitive", False)),
-        input_sensitive_type=SensitiveType(int(record.get("input_sensitive_type", 0))),
-        trace_id=record.get("trace_id"),
-        attempts=int(record.get("attempts", 1)),
-        recovered=bool(record.get("recovered", False)),
-        created_at=dt.datetime.fromisoformat(record["created_at"]),
-    )
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    # Not os.pread, which Windows lacks. Appends go to the end whatever the offset.
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, size)
 
 
 class Journal:
-    """An append-only JSONL file of batch events."""
+    """An append-only JSONL file of batch events, locked by one process while it runs."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._file: IO[str] | None = None
+        self._owner = self.path.with_name(self.path.name + ".owner")
+        self._fd: int | None = None
+        self._owner_written = False
+        self._failure: JournalError | None = None
+
+    def _error(self, what: str, exc: OSError | None = None, then: str = "") -> JournalError:
+        reason = f" ({exc.strerror or type(exc).__name__})" if exc is not None else ""
+        return JournalError(f"journal {self.path} {what}{reason}{then}", path=str(self.path))
+
+    def _open(self, flags: int) -> int:
+        """A descriptor of the journal, which must be a regular file and no link."""
+        try:
+            fd = os.open(self.path, flags, PRIVATE_MODE)
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError) and not flags & os.O_CREAT:
+                raise  # nothing to read: an empty journal
+            if self.path.is_symlink():
+                raise self._error("is a symbolic link; refusing to follow it") from None
+            if isinstance(exc, IsADirectoryError):
+                raise self._error("is a folder") from None
+            raise self._error("cannot be opened", exc) from None
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError as exc:
+            os.close(fd)
+            raise self._error("cannot be read", exc) from None
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            raise self._error(f"is {kind}") from None
+        return fd
 
     def load(self) -> JournalState:
-        """Read what earlier runs recorded (an absent file is an empty journal)."""
+        """Read what earlier runs recorded (an absent file is an empty journal).
+
+        Raises:
+            JournalError: the file cannot be read (a folder, a link, no permission).
+        """
+        if self._fd is not None:
+            return self._load(self._fd)
+        try:
+            fd = self._open(_READ)
+        except FileNotFoundError:
+            return JournalState()
+        try:
+            return self._load(fd)
+        finally:
+            os.close(fd)
+
+    def _load(self, fd: int) -> JournalState:
         state = JournalState()
-        if not self.path.exists():
-            return state
-        with self.path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    event, voice_id = record["event"], record["voice_id"]
-                    if event == "ok":
-                        state.done[voice_id] = _result_from(record)
-                    elif event == "sent":
-                        state.sent.add(voice_id)
-                    elif event == "failed" and record.get("error") == "VoiceIdConflictError":
-                        # A conflict that was not recovered: the id existed before this
-                        # batch sent anything, so its 2039 on a re-run is no recovery.
-                        state.sent.discard(voice_id)
-                except (ValueError, KeyError, TypeError):
-                    state.torn_lines += 1
-                    logger.warning("journal %s: line %d is unreadable, skipped", self.path, number)
+        offset = 0
+
+        def read(size: int) -> bytes:
+            nonlocal offset
+            try:
+                chunk = _read_at(fd, size, offset)
+            except OSError as exc:
+                raise self._error("cannot be read", exc) from None
+            offset += len(chunk)
+            return chunk
+
+        now = dt.datetime.now(dt.timezone.utc)
+        for number, line in lines(read):
+            if line is not None and not line.strip():
+                continue
+            try:
+                if line is None:
+                    raise Damaged(f"longer than {MAX_LINE} bytes")
+                self._apply(state, *decode(line), now)
+            except Damaged as damage:
+                state.torn_lines += 1
+                if state.torn_lines <= _WARNED_LINES:
+                    logger.warning(
+                        "journal %s: line %d is unreadable, skipped: %s", self.path, number, damage
+                    )
+        if state.torn_lines > _WARNED_LINES:
+            logger.warning(
+                "journal %s: %d damaged lines skipped in all",
+                self.path, state.torn_lines,
+            )  # fmt: skip
         return state
 
+    @staticmethod
+    def _apply(
+        state: JournalState, event: str, voice_id: str, record: dict[str, Any], now: dt.datetime
+    ) -> None:
+        if event == "ok":
+            state.done[voice_id] = result_from(record, voice_id, now)
+        elif event == "sent":
+            state.sent.add(voice_id)
+        elif event == "failed" and record.get("error") == "VoiceIdConflictError":
+            # A conflict that was not recovered: the id existed before this
+            # batch sent anything, so its 2039 on a re-run is no recovery.
+            state.sent.discard(voice_id)
+
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        needs_newline = self.path.exists() and self.path.stat().st_size > 0
-        if needs_newline:
-            with self.path.open("rb") as existing:
-                existing.seek(-1, os.SEEK_END)
-                needs_newline = existing.read(1) != b"\n"
-        self._file = self.path.open("a", encoding="utf-8")
-        if needs_newline:  # a torn last line: keep the next record on a line of its own
-            self._file.write("\n")
+        """Open the journal for appending and lock it for this process.
+
+        Raises:
+            JournalError: the file cannot be created or opened, or another process
+                holds it.
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._error("cannot be created", exc) from None
+        fd = self._open(_APPEND)
+        try:
+            self._lock(fd)
+            size = os.fstat(fd).st_size
+            # A torn last line: keep the next record on a line of its own.
+            if size and _read_at(fd, 1, size - 1) != b"\n":
+                write_all(fd, b"\n")
+        except OSError as exc:
+            os.close(fd)
+            raise self._error("cannot be written", exc) from None
+        except JournalError:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._failure = None
+        self._write_owner_note()
+
+    def _lock(self, fd: int) -> None:
+        if sys.platform == "win32":  # pragma: no cover - no flock there
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise JournalError(
+                f"journal {self.path} is in use by {self._holder()}: a journal file "
+                "serves one process at a time. Wait for that run to end, "
+                "give each process a journal of its own, or share one between workers "
+                "with voiceclone.RedisJournal",
+                path=str(self.path),
+            ) from None
+
+    def _holder(self) -> str:
+        try:
+            fd = os.open(self._owner, _READ)
+        except OSError:
+            return "another process"
+        try:
+            note = os.read(fd, _OWNER_NOTE_MAX).decode("utf-8", "replace").strip()
+        except OSError:
+            note = ""
+        finally:
+            os.close(fd)
+        return safe_text(note, _OWNER_NOTE_MAX) if note else "another process"
+
+    def _write_owner_note(self) -> None:
+        note = f"pid {os.getpid()} on {socket.gethostname()}\n"
+        try:
+            write_file(check_target(self._owner, "journal"), note.encode(), "journal")
+        except ValidationError as exc:
+            # Only the message of a second run is poorer without it.
+            logger.debug("journal %s: owner note not written: %s", self.path, exc)
+        else:
+            self._owner_written = True
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Release the lock and close the file (what was written is already on disk)."""
+        if self._fd is None:
+            return
+        if self._owner_written:  # removed while the lock is held: never another's note
+            with contextlib.suppress(OSError):
+                os.unlink(self._owner)
+            self._owner_written = False
+        fd, self._fd = self._fd, None
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
     def _append(self, record: dict[str, Any]) -> None:
-        assert self._file is not None, "Journal.open() first"
-        record["at"] = dt.datetime.now(dt.timezone.utc).isoformat()
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self._write(encode(record))
+
+    def _write(self, line: bytes) -> None:
+        assert self._fd is not None, "Journal.open() first"
+        if self._failure is not None:  # nothing more is recorded, or sent, after a failure
+            raise self._failure
+        fd = self._fd
+        size: int | None = None
+        try:
+            size = os.fstat(fd).st_size
+            write_all(fd, line)
+            os.fsync(fd)  # on disk before the request it announces is sent
+        except OSError as exc:
+            if size is not None:  # back to the last whole record
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+            self._failure = self._error(
+                "is not writable",
+                exc,
+                "; what it recorded before stays valid: make room, then run the batch "
+                "again to resume",
+            )
+            raise self._failure from None
 
     def sent(self, voice_id: str, file_id: int, prompt_file_id: int | None) -> None:
         self._append(
@@ -129,7 +303,16 @@ class Journal:
         )
 
     def ok(self, result: CloneResult) -> None:
-        self._append(_result_record(result))
+        record = result_record(result)
+        line = encode(record)
+        if len(line) > MAX_LINE:  # only a preview link can make it this long
+            logger.warning(
+                "journal %s: the preview link of %s is too long to keep; recorded without it",
+                self.path, result.voice_id,
+            )  # fmt: skip
+            record["demo_audio"] = None
+            line = encode(record)
+        self._write(line)
 
     def failed(self, voice_id: str, error: VoiceCloneError) -> None:
         self._append(
@@ -138,7 +321,7 @@ class Journal:
                 "voice_id": voice_id,
                 "error": type(error).__name__,
                 "status_code": error.status_code,
-                "message": error.message,
-                "trace_id": error.trace_id,
+                "message": bounded(error.message),
+                "trace_id": bounded(error.trace_id),
             }
         )

@@ -4,7 +4,8 @@ Tolerant where MiniMax is inconsistent (ids as numbers or numeric strings,
 ``input_sensitive`` as a boolean or as the ``{type: int}`` object the published
 schema describes, arrays that are ``null``), strict where a wrong value would
 mislead: anything unusable raises `ResponseFormatError`, never a ``KeyError`` or
-``TypeError`` from deep inside.
+``TypeError`` from deep inside. The one exception is the sensitivity flag, which
+fails closed: unreadable means flagged (see `parse_sensitivity`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ._models import CloneResult, PreviewInfo, SensitiveType, UploadedFile, Voic
 __all__ = [
     "int64",
     "parse_clone_result",
+    "parse_sensitivity",
     "parse_uploaded_file",
     "parse_voices",
 ]
@@ -73,22 +75,56 @@ def _traced(trace_id: str | None) -> Iterator[None]:
         raise ResponseFormatError(exc.message, trace_id=trace_id) from None
 
 
-def _sensitivity(body: Mapping[str, Any]) -> tuple[bool, SensitiveType]:
+#: What a flagged answer with no readable category is reported as.
+_UNKNOWN_CATEGORY: Final = SensitiveType.OTHER
+#: Stands for an ``input_sensitive`` that is present but cannot be read.
+_UNREADABLE: Final = object()
+_CATEGORIES: Final = frozenset(t.value for t in SensitiveType)
+
+
+def _category(value: object) -> SensitiveType | None:
+    """The category MiniMax sent, or ``None`` when it cannot be read or is not known."""
+    if isinstance(value, bool):
+        return None  # JSON true/false is no category number
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and _DECIMAL.fullmatch(value.strip()) and len(value) <= 20:
+        number = int(value)
+    else:
+        return None
+    return SensitiveType(number) if number in _CATEGORIES else None
+
+
+def parse_sensitivity(body: Mapping[str, Any]) -> tuple[bool, SensitiveType]:
+    """Whether MiniMax flagged the input audio, and why; failing closed.
+
+    Accepted shapes: ``input_sensitive`` a boolean with the category in
+    ``input_sensitive_type`` (what the API sends), or the published schema's
+    ``{"type": int}`` object. Both absent means not flagged.
+
+    Anything unreadable counts as flagged, with the category read when it can be
+    and `SensitiveType.OTHER` when it cannot: a flag that is not a boolean
+    (``"yes"``, ``1``), a category that is not a number or not a known one, or a
+    flag and a category that disagree (``false`` with a non-zero category). It is
+    not raised as `ResponseFormatError`, for two reasons: this answer said
+    ``base_resp`` 0, so the voice exists and a failure would send the caller into
+    a retry that can only answer 2039; and a voice whose answer cannot be read is
+    returned without its details, which would report it unflagged. A caller who
+    acts on the flag (review, refuse to publish) then errs on the safe side.
+    """
     flag = body.get("input_sensitive")
-    code = body.get("input_sensitive_type")
+    raw_code = body.get("input_sensitive_type")
     if isinstance(flag, Mapping):  # the published schema's shape: {"type": int}
-        code = flag.get("type", code)
-        flag = code not in (None, 0)
-    if flag is None:
-        flag = False
-    if not isinstance(flag, bool):
-        raise ResponseFormatError("unreadable response: input_sensitive is not a boolean")
-    kind = SensitiveType.NORMAL if code is None else int64(code, "input_sensitive_type")
-    try:
-        return flag, SensitiveType(kind)
-    except ValueError:
-        # A category newer than this SDK still means "flagged".
-        return flag, SensitiveType.OTHER
+        raw_code = flag.get("type", raw_code)
+        # The object carries no flag of its own: its category decides, and an object
+        # without one cannot be read.
+        flag = None if raw_code is not None else _UNREADABLE
+    code = None if raw_code is None else _category(raw_code)
+    # Identity tests: 0 == False, and a flag of 0 is unreadable, not "not flagged".
+    unflagged = flag is None or flag is False
+    if unflagged and (raw_code is None or code is SensitiveType.NORMAL):
+        return False, SensitiveType.NORMAL
+    return True, code if code not in (None, SensitiveType.NORMAL) else _UNKNOWN_CATEGORY
 
 
 _PREVIEW_FIELDS: Final = tuple(a.name for a in attrs.fields(PreviewInfo))
@@ -98,7 +134,7 @@ def parse_clone_result(
     body: Mapping[str, Any], *, voice_id: str, trace_id: str | None, attempts: int
 ) -> CloneResult:
     with _traced(trace_id):
-        flag, kind = _sensitivity(body)
+        flag, kind = parse_sensitivity(body)
         extra = body.get("extra_info")
         info = None
         if extra is not None:

@@ -15,7 +15,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from voiceclone import CloneResult, VoiceCloneError
+from voiceclone import CloneResult, JournalError, VoiceCloneError
 from voiceclone._cli._connect import make_client
 from voiceclone._cli._exit import FAILED, OK, UsageError
 from voiceclone._cli._ui import Ui
@@ -43,10 +43,9 @@ def journal_voices(paths: Iterable[str]) -> dict[str, CloneResult]:
         if not Path(name).is_file():
             raise UsageError(f"--journal {name}: no such file")
         try:
-            done = Journal(name).load().done  # a torn last line is skipped there
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or "not a text file"
-            raise UsageError(f"--journal {name}: {reason}") from None
+            done = Journal(name).load().done  # damaged lines are skipped there
+        except JournalError as exc:
+            raise UsageError(f"--journal {name}: {exc.message}") from None
         found.update(done)
     return found
 
