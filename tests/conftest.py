@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,41 @@ class Gateway:
         ) as upstream:
             kept = {k: v for k, v in upstream.headers.items() if k in ("Content-Type", "Trace-Id")}
             return web.Response(status=upstream.status, body=await upstream.read(), headers=kept)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Hostile:
+    """A loopback HTTP(S) server whose every answer the test writes; records requests."""
+
+    def __init__(self, handler: Handler, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.handler = handler
+        self.requests: list[web.Request] = []
+        self.headers: list[dict[str, str]] = []
+        self._ssl = ssl_context
+        self._runner: web.AppRunner | None = None
+        self.origin = ""
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(request)
+        self.headers.append(dict(request.headers))
+        return await self.handler(request)
+
+    async def __aenter__(self) -> Hostile:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl)
+        await site.start()
+        scheme = "https" if self._ssl else "http"
+        self.origin = f"{scheme}://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
 
 
 def pytest_configure(config: pytest.Config) -> None:

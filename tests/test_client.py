@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import KEY, SAMPLE, Gateway, names, new_client, ok, respond
+from conftest import KEY, SAMPLE, Gateway, Hostile, names, new_client, ok, respond
 
 import voiceclone
 from voiceclone import (
@@ -656,20 +656,14 @@ async def test_user_agent_and_default_headers_reach_the_api_only(tmp_path: Path)
             return web.json_response({"base_resp": {"status_code": 0}, "voice_cloning": []})
         return web.Response(body=b"ID3" + b"\0" * 32)
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", record)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    origin = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        async with Client(
-            api_key=KEY, base_url=origin + "/v1", default_headers={"X-Gateway-Tenant": "t-42"}
-        ) as client:
-            await client.list_voices()
-            await client.download_demo(origin + "/p.mp3", tmp_path / "p.mp3")
-    finally:
-        await runner.cleanup()
+    async with (
+        Hostile(record) as host,
+        Client(
+            api_key=KEY, base_url=host.origin + "/v1", default_headers={"X-Gateway-Tenant": "t-42"}
+        ) as client,
+    ):
+        await client.list_voices()
+        await client.download_demo(host.origin + "/p.mp3", tmp_path / "p.mp3")
     api, preview = seen
     assert api["User-Agent"].startswith(f"voiceclone/{voiceclone.__version__} aiohttp/")
     assert " python/3." in api["User-Agent"]
@@ -707,18 +701,12 @@ async def test_an_explicit_proxy_carries_every_request(emu: Emulator) -> None:
             ) as answer:  # fmt: skip
                 return web.Response(status=answer.status, body=await answer.read())
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", proxy)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    proxy_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        # Port 9 (discard) refuses connections: only the proxy can answer for it.
-        async with new_client("http://127.0.0.1:9/v1", proxy=proxy_url) as client:
-            assert await client.list_voices() == []
-    finally:
-        await runner.cleanup()
+    # Port 9 (discard) refuses connections: only the proxy can answer for it.
+    async with (
+        Hostile(proxy) as relay,
+        new_client("http://127.0.0.1:9/v1", proxy=relay.origin) as client,
+    ):
+        assert await client.list_voices() == []
     assert relayed == ["http://127.0.0.1:9/v1/get_voice"]
 
 

@@ -21,14 +21,13 @@ import traceback
 import tracemalloc
 import warnings
 import zlib
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import KEY, SAMPLE, new_client, ok, respond
+from conftest import KEY, SAMPLE, Hostile, new_client, ok, respond
 
 from voiceclone import (
     Client,
@@ -55,41 +54,6 @@ def gzip_bomb(size: int = BOMB_BYTES) -> bytes:
     packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: a gzip container
     block = b"\0" * (1024 * 1024)
     return b"".join(packer.compress(block) for _ in range(size // len(block))) + packer.flush()
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class Hostile:
-    """A loopback HTTP(S) server whose every answer the test writes; records requests."""
-
-    def __init__(self, handler: Handler, *, ssl_context: ssl.SSLContext | None = None) -> None:
-        self.handler = handler
-        self.requests: list[web.Request] = []
-        self.headers: list[dict[str, str]] = []
-        self._ssl = ssl_context
-        self._runner: web.AppRunner | None = None
-        self.origin = ""
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append(request)
-        self.headers.append(dict(request.headers))
-        return await self.handler(request)
-
-    async def __aenter__(self) -> Hostile:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl)
-        await site.start()
-        scheme = "https" if self._ssl else "http"
-        self.origin = f"{scheme}://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
 
 
 # -- 1. bodies are bounded after decoding ------------------------------------------------

@@ -60,35 +60,30 @@ class Telemetry:
             "voiceclone.gate.wait", unit="s", description="Time spent waiting at the rate gate"
         )
 
-    @contextlib.contextmanager
-    def call(self, method: str, path: str, voice_id: str | None) -> Iterator[None]:
+    def call(
+        self, method: str, path: str, voice_id: str | None
+    ) -> contextlib.AbstractContextManager[None]:
         """The span of one call, around all its attempts."""
-        name = f"voiceclone.{OPERATIONS.get(path, path)}"
         attributes: dict[str, Any] = {"http.request.method": method, "url.path": path}
-        if voice_id is not None:
-            attributes["voiceclone.voice_id"] = voice_id
-        with self._tracer.start_as_current_span(
-            name, kind=self._trace.SpanKind.CLIENT, attributes=attributes,
-            record_exception=False, set_status_on_exception=False,
-        ) as span:  # fmt: skip
-            try:
-                yield
-            except BaseException as exc:
-                _fail(span, exc)
-                raise
+        return self._span(f"voiceclone.{OPERATIONS.get(path, path)}", attributes, voice_id)
 
-    @contextlib.contextmanager
-    def attempt(self, method: str, path: str, attempt: int, voice_id: str | None) -> Iterator[None]:
+    def attempt(
+        self, method: str, path: str, attempt: int, voice_id: str | None
+    ) -> contextlib.AbstractContextManager[None]:
         """The span of one attempt, a child of its call's."""
         attributes: dict[str, Any] = {
             "http.request.method": method,
             "url.path": path,
             "voiceclone.attempt": attempt,
         }
+        return self._span(f"{method} {path}", attributes, voice_id)
+
+    @contextlib.contextmanager
+    def _span(self, name: str, attributes: dict[str, Any], voice_id: str | None) -> Iterator[None]:
         if voice_id is not None:
             attributes["voiceclone.voice_id"] = voice_id
         with self._tracer.start_as_current_span(
-            f"{method} {path}", kind=self._trace.SpanKind.CLIENT, attributes=attributes,
+            name, kind=self._trace.SpanKind.CLIENT, attributes=attributes,
             record_exception=False, set_status_on_exception=False,
         ) as span:  # fmt: skip
             try:
