@@ -2,9 +2,10 @@
 
 Run in its own process by ``bench/overhead.py`` so that what is measured is the
 client: a bare asyncio protocol that splits HTTP/1.1 requests on their
-``Content-Length`` and writes the same bytes back each time costs a few
-microseconds per request, where the emulator (validation, account state, a
-token bucket) costs as much CPU as the client it serves.
+``Content-Length`` and writes the same bytes back each time does the least
+per request that Python can (most of it the socket's system calls), where the
+emulator (validation, account state, a token bucket) costs as much CPU as the
+client it serves.
 
 ``GET .../__cpu`` answers the server's own CPU seconds, so the benchmark can show
 that the server is cheap. The server checks nothing: it is not an API, only a

@@ -91,15 +91,19 @@ def plot_timelines(
             ax.stairs(accepted, edges, color=_ACCEPTED, linewidth=1.5, linestyle="--")
             if limit_per_s is not None:
                 ax.axhline(limit_per_s, color=_LIMIT, linewidth=1, linestyle=":")
-            ax.plot(
-                timeline.refused,
-                [0.0] * len(timeline.refused),
-                linestyle="none",
-                marker="|",
-                markersize=12,
-                color=_REFUSED,
-                clip_on=False,
-            )
+            if timeline.refused:
+                # Drawn over the axis line, not clipped, and left out of the layout
+                # (which would otherwise make room for ticks that poke out).
+                ax.plot(
+                    timeline.refused,
+                    [0.0] * len(timeline.refused),
+                    linestyle="none",
+                    marker="|",
+                    markersize=12,
+                    color=_REFUSED,
+                    clip_on=False,
+                    in_layout=False,
+                )
             refused = len(timeline.refused)
             ax.set_title(
                 f"{name}: {len(timeline.accepted)} accepted, {refused} rate-limit answers",

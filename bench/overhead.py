@@ -1,9 +1,9 @@
 """What the SDK costs per clone: client CPU of clone_all against raw aiohttp.
 
 Both sides post the same ``voice_clone`` requests to a fixed-answer server in a
-separate process (``_fixed_server.py``: one precomputed success, a few
-microseconds of its own CPU per request), so the clients, not the server, are
-what is measured. The SDK runs with ``requests_per_minute=None`` and its default
+separate process (``_fixed_server.py``: one precomputed success, no checks, a
+bare asyncio protocol; its own CPU per request is printed), so the clients,
+not the server, are what is measured. The SDK runs with ``requests_per_minute=None`` and its default
 retry policy; the raw side is what a careful hand-written batch does: one
 session, a semaphore, ``session.post(json=...)``, the answer decoded with
 ``resp.json()`` and kept, as the SDK keeps its outcomes.
@@ -21,12 +21,12 @@ neighbour, CPU frequency, a warming cache) falls on both sides:
    answers (the SDK through ``clone_many``, which ``clone_all`` collects), so
    a clone that waited for a busy core does not count; the figure is the
    median over rounds of SDK minus raw. Target: <= 20 us.
-3. Where the SDK's extra microseconds go: one more run of each side under
-   cProfile, own time (``tottime``) grouped by the module that spent it, C
+3. Where the SDK's extra microseconds go: three more runs of each side under
+   cProfile, own time (``tottime``) grouped by the module that spent it (C
    functions charged to the module that called them, the event loop's wait
-   for the network left out, scaled so each side's
-   total equals its unprofiled CPU per clone (cProfile's own cost is per call,
-   so layers made of many small calls are somewhat overstated).
+   for the network left out), the median run per layer, scaled so each
+   side's total equals its unprofiled CPU per clone. cProfile's own cost is
+   per call, so layers made of many small calls are somewhat overstated.
 
     python bench/overhead.py                   # 1500 clones a round, 8 in flight, 11 rounds
     python bench/overhead.py --in-flight 32 --plot overhead.svg
@@ -63,6 +63,9 @@ CPU_TARGET = 0.90
 LATENCY_TARGET_US = 20.0
 #: Clones per side before measuring: imports, connection pools and caches warm up.
 WARM_UP = 300
+#: Profiled runs per side; each layer's figure is its median over them, so one run
+#: that a busy neighbour slowed does not decide the table.
+PROFILE_ROUNDS = 3
 #: Functions whose time is mostly waiting, not work: cProfile's clock is wall time,
 #: so the event loop's wait for the network would otherwise count as CPU.
 IDLE = frozenset({"<method 'poll' of 'select.epoll' objects>"})
@@ -327,15 +330,25 @@ async def breakdown(
         "raw aiohttp": (run_raw, raw_us),
         "SDK clone_all": (run_sdk, sdk_us),
     }
-    for label, (run, measured_us) in side_runs.items():
-        ids = [voice_id(f"p{len(sides)}", i) for i in range(n)]
-        profile = cProfile.Profile()
-        profile.enable()
-        await run(base_url, ids, in_flight)
-        profile.disable()
-        profiled = layers(profile, n)
-        scale = measured_us / sum(profiled.values())
-        sides[label] = {layer: us * scale for layer, us in profiled.items()}
+    rounds: dict[str, list[dict[str, float]]] = {label: [] for label in side_runs}
+    for r in range(PROFILE_ROUNDS):
+        # Alternate which side goes first, as the measured rounds do.
+        for label in list(side_runs)[:: 1 if r % 2 == 0 else -1]:
+            run = side_runs[label][0]
+            ids = [voice_id(f"p{label[0]}x{r}", i) for i in range(n)]
+            profile = cProfile.Profile()
+            profile.enable()
+            await run(base_url, ids, in_flight)
+            profile.disable()
+            rounds[label].append(layers(profile, n))
+    for label, (_run, measured_us) in side_runs.items():
+        names = {name for profiled in rounds[label] for name in profiled}
+        typical = {
+            name: statistics.median(profiled.get(name, 0.0) for profiled in rounds[label])
+            for name in names
+        }
+        scale = measured_us / sum(typical.values())
+        sides[label] = {layer: us * scale for layer, us in typical.items()}
     raw, sdk = sides.values()
     names = sorted(set(raw) | set(sdk), key=lambda k: sdk.get(k, 0) - raw.get(k, 0), reverse=True)
     table: dict[str, dict[str, float]] = {label: defaultdict(float) for label in sides}
@@ -367,7 +380,7 @@ async def breakdown(
 async def main(args: argparse.Namespace) -> None:
     with fixed_server_process() as base_url:
         # Warm up both paths (imports, connection pool, caches) outside the measurement.
-        await pair(base_url, -1, WARM_UP, args.in_flight, stamps=True)
+        await pair(base_url, -1, min(WARM_UP, args.n), args.in_flight, stamps=True)
         print(
             f"voiceclone {voiceclone.__version__}, Python {sys.version.split()[0]}, "
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
