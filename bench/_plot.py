@@ -146,7 +146,7 @@ def plot_layers(
         title: the figure's title.
         unit: the label of the cost axis.
         colours: a colour per layer, for those that should stand out or
-            recede (say, shared layers in greys); others get tab10's.
+            recede (say, shared layers in greys); others get tab10's colours.
     """
     from matplotlib import colormaps, rc_context
     from matplotlib.figure import Figure
@@ -156,13 +156,14 @@ def plot_layers(
     with rc_context(_SVG):
         figure = Figure(figsize=(WIDTH, 1.6 + 0.6 * len(clients)), layout="constrained")
         ax = figure.subplots()
-        palette = colormaps["tab10"]
+        # tab10 without its grey, which reads as one of the receding layers.
+        palette = [c for i, c in enumerate(colormaps["tab10"].colors) if i != 7]
         chosen = colours or {}
         left = [0.0] * len(clients)
         unchosen = [name for name in names if name not in chosen]
         for name in names:
             widths = [layers[c].get(name, 0.0) for c in clients]
-            colour = chosen.get(name) or palette(unchosen.index(name) % palette.N)
+            colour = chosen.get(name) or palette[unchosen.index(name) % len(palette)]
             ax.barh(clients, widths, left=left, color=colour, label=name, height=0.5)
             left = [a + b for a, b in zip(left, widths, strict=True)]
         for y, total in enumerate(left):
