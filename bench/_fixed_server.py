@@ -7,9 +7,10 @@ per request that Python can (most of it the socket's system calls), where the
 emulator (validation, account state, a token bucket) costs as much CPU as the
 client it serves.
 
-``GET .../__cpu`` answers the server's own CPU seconds, so the benchmark can show
-that the server is cheap. The server checks nothing: it is not an API, only a
-fixed load for timing clients.
+Requests must carry a ``Content-Length`` (aiohttp's JSON posts do; chunked
+bodies are not understood). ``GET .../__cpu`` answers the server's own CPU
+seconds, so the benchmark can show what the server costs. The server checks
+nothing: it is not an API, only a fixed load for timing clients.
 
     python bench/_fixed_server.py      # prints "listening on http://127.0.0.1:PORT/v1"
 """
