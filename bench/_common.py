@@ -1,7 +1,8 @@
-"""Shared by the benchmarks: an emulator in a separate process, and the requests to send.
+"""Shared by the benchmarks: a server in a separate process, and the requests to send.
 
-The emulator runs in its own interpreter so that its CPU time is not charged to
-the client being measured (on two cores each gets one).
+The server (the emulator, or the fixed-answer server of ``_fixed_server.py``) runs in
+its own interpreter so that its CPU time is not charged to the client being measured
+(on two cores each gets one).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 
@@ -21,9 +23,23 @@ API_KEY = "bench-key"
 @contextlib.contextmanager
 def emulator_process(*args: str) -> Iterator[str]:
     """Start ``python -m voiceclone.emulator --port 0 ARGS``; yield its base URL; kill it."""
-    command = [sys.executable, "-m", "voiceclone.emulator", "--port", "0", "--api-key", API_KEY]
+    command = ["-m", "voiceclone.emulator", "--port", "0", "--api-key", API_KEY]
+    with server_process(*command, *args) as base_url:
+        yield base_url
+
+
+@contextlib.contextmanager
+def fixed_server_process() -> Iterator[str]:
+    """Start ``bench/_fixed_server.py`` (one canned clone success); yield its base URL."""
+    with server_process(str(Path(__file__).resolve().parent / "_fixed_server.py")) as base_url:
+        yield base_url
+
+
+@contextlib.contextmanager
+def server_process(*args: str) -> Iterator[str]:
+    """Run ``python ARGS``, wait for the base URL on its first line, yield it, kill it."""
     process = subprocess.Popen(
-        [*command, *args],
+        [sys.executable, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -34,7 +50,7 @@ def emulator_process(*args: str) -> Iterator[str]:
         line = process.stdout.readline()
         match = re.search(r"(http://\S+/v1)", line)
         if match is None:
-            raise RuntimeError(f"the emulator did not start: {line!r}")
+            raise RuntimeError(f"{args[0]} did not start: {line!r}")
         yield match.group(1)
     finally:
         process.kill()

@@ -19,6 +19,10 @@ default) so the two differ by little.
 
     python bench/ratelimit.py            # N=300, R=1200, B=20, latency 0.1 s
     python bench/ratelimit.py --n 600 --rpm 600 --burst 10
+    python bench/ratelimit.py --plot docs/figures/ratelimit.svg   # also draw the runs
+
+``--plot`` draws each client's requests sent and accepted per second over time,
+its rate-limit answers, and the limit (needs matplotlib: the ``bench`` extra).
 """
 
 from __future__ import annotations
@@ -39,8 +43,19 @@ from tenacity import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import API_KEY, emulator_process, print_row, upload_sample, voice_id
+from _plot import Timeline
 
 import voiceclone
+
+#: The answers MiniMax gives when an account goes over its limit (minimax-api.md).
+RATE_LIMIT_CODES = (1002, 1039, 2045)
+
+
+PLOT_LABELS = {
+    "told": "SDK told the limit",
+    "auto": "SDK discovering it (None)",
+    "peer": "aiohttp + semaphore + tenacity",
+}
 
 
 class _RateLimited(Exception):
@@ -48,12 +63,18 @@ class _RateLimited(Exception):
 
 
 async def run_sdk(base_url: str, file_id: int, n: int, rpm: float | None, in_flight: int) -> dict:
-    limited = 0
+    timeline = Timeline(sent=[], accepted=[], refused=[])
+    started = time.perf_counter()
 
     def on_response(event: voiceclone.ResponseEvent) -> None:
-        nonlocal limited
-        if event.path == "/voice_clone" and event.status_code in (1002, 1039, 2045):
-            limited += 1
+        if event.path != "/voice_clone":
+            return
+        now = time.perf_counter() - started
+        timeline.sent.append(now - event.elapsed)
+        if event.status_code in RATE_LIMIT_CODES:
+            timeline.refused.append(now)
+        elif event.status_code == 0:
+            timeline.accepted.append(now)
 
     requests = (
         voiceclone.CloneRequest(file_id, voice_id("sdk" if rpm else "auto", i)) for i in range(n)
@@ -70,19 +91,26 @@ async def run_sdk(base_url: str, file_id: int, n: int, rpm: float | None, in_fli
         wall = time.perf_counter() - started
         stats = client.rate_stats
     ok = sum(o.ok for o in outcomes)
-    return {"wall": wall, "ok": ok, "limited": limited, "cooldowns": stats.cooldowns}
+    limited = len(timeline.refused)
+    return {
+        "wall": wall,
+        "ok": ok,
+        "limited": limited,
+        "cooldowns": stats.cooldowns,
+        "timeline": timeline,
+    }
 
 
 async def run_peer(base_url: str, file_id: int, n: int, in_flight: int) -> dict:
     """The usual hand-written batch: semaphore + tenacity per request."""
-    limited = 0
+    timeline = Timeline(sent=[], accepted=[], refused=[])
     semaphore = asyncio.Semaphore(in_flight)
     headers = {"Authorization": f"Bearer {API_KEY}"}
+    started = time.perf_counter()
 
     async with aiohttp.ClientSession() as session:
 
         async def clone_one(i: int) -> bool:
-            nonlocal limited
             async with semaphore:
                 try:
                     async for attempt in AsyncRetrying(
@@ -93,13 +121,17 @@ async def run_peer(base_url: str, file_id: int, n: int, in_flight: int) -> dict:
                     ):
                         with attempt:
                             body = {"file_id": file_id, "voice_id": voice_id("peer", i)}
+                            timeline.sent.append(time.perf_counter() - started)
                             async with session.post(
                                 base_url + "/voice_clone", json=body, headers=headers
                             ) as resp:
                                 answer = await resp.json()
+                            now = time.perf_counter() - started
                             if answer["base_resp"]["status_code"] == 1002:
-                                limited += 1
+                                timeline.refused.append(now)
                                 raise _RateLimited
+                            if answer["base_resp"]["status_code"] == 0:
+                                timeline.accepted.append(now)
                             return bool(answer["base_resp"]["status_code"] == 0)
                 except _RateLimited:
                     return False
@@ -108,7 +140,9 @@ async def run_peer(base_url: str, file_id: int, n: int, in_flight: int) -> dict:
         started = time.perf_counter()
         results = await asyncio.gather(*(clone_one(i) for i in range(n)))
         wall = time.perf_counter() - started
-    return {"wall": wall, "ok": sum(results), "limited": limited, "cooldowns": 0}
+    limited = len(timeline.refused)
+    ok = sum(results)
+    return {"wall": wall, "ok": ok, "limited": limited, "cooldowns": 0, "timeline": timeline}
 
 
 async def scenario(name: str, args: argparse.Namespace) -> dict:
@@ -132,6 +166,7 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("told", "auto", "peer"), action="append", help="run only these"
     )
+    parser.add_argument("--plot", type=Path, help="write requests per second over time (SVG)")
     args = parser.parse_args()
     if args.burst is None:
         args.burst = max(1, int(args.rpm // 60))
@@ -148,8 +183,10 @@ def main() -> None:
         "auto": "(b) SDK, not told (None)",
         "peer": "(c) aiohttp+semaphore+tenacity",
     }
+    timelines = {}
     for name in args.only or ("told", "auto", "peer"):
         r = asyncio.run(scenario(name, args))
+        timelines[PLOT_LABELS[name]] = r["timeline"]
         print_row(
             labels[name],
             f"{r['wall']:.2f}",
@@ -159,6 +196,19 @@ def main() -> None:
             f"{r['ok']}/{args.n}",
             str(r["cooldowns"]),
         )
+    if args.plot:
+        from _plot import plot_timelines
+
+        plot_timelines(
+            args.plot,
+            timelines,
+            limit_per_s=args.rpm / 60.0,
+            title=(
+                f"{args.n} clones against a limit of {args.rpm:g}/min (bucket {args.burst}), "
+                f"{args.in_flight} in flight, answers after {args.latency:g} s"
+            ),
+        )
+        print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":
