@@ -138,3 +138,22 @@ def test_without_opentelemetry_nothing_is_imported() -> None:
     )
     blocked = "import sys; sys.modules['opentelemetry'] = None"
     assert run(script, blocked).strip() == "[]"
+
+
+def test_with_the_api_but_no_sdk_set_up_nothing_is_recorded() -> None:
+    script = textwrap.dedent(
+        """
+        import asyncio
+        import voiceclone
+        from voiceclone.emulator import Emulator
+
+        async def main():
+            async with Emulator(api_key=KEY, rpm=None) as emu:
+                async with voiceclone.Client(KEY, emu.base_url) as client:
+                    await client.list_voices()
+                    print(client._telemetry is not None, client._observed() is None)
+
+        asyncio.run(main())
+        """
+    )
+    assert run(script).split() == ["True", "True"]

@@ -139,13 +139,8 @@ async def _fan_out(
         await asyncio.gather(*workers, return_exceptions=True)
 
 
-async def clone_many(
-    client: Port,
-    requests: Iterable[CloneRequest] | AsyncIterable[CloneRequest],
-    *,
-    max_in_flight: int | None = None,
-) -> AsyncIterator[CloneOutcome]:
-    limit = _limit(client, max_in_flight)
+def _cloner(client: Port) -> Callable[[int, CloneRequest], Awaitable[CloneOutcome]]:
+    """One item of ``clone_many`` / ``clone_all``: its outcome, whatever happens."""
     # Two requests for one voice at once must not run: a lost answer to one would make
     # the other's 2039 look like a recovery, of audio that did not become the voice.
     in_flight: set[str] = set()
@@ -169,9 +164,19 @@ async def clone_many(
         except VoiceCloneError as exc:
             return CloneOutcome(index, request, error=exc)
 
+    return run
+
+
+async def clone_many(
+    client: Port,
+    requests: Iterable[CloneRequest] | AsyncIterable[CloneRequest],
+    *,
+    max_in_flight: int | None = None,
+) -> AsyncIterator[CloneOutcome]:
+    limit = _limit(client, max_in_flight)
     # Closed explicitly: an abandoned outer generator would leave the inner one's calls
     # running until garbage collection.
-    async with contextlib.aclosing(_fan_out(requests, limit, run)) as outcomes:
+    async with contextlib.aclosing(_fan_out(requests, limit, _cloner(client))) as outcomes:
         async for outcome in outcomes:
             yield outcome
 
@@ -182,7 +187,34 @@ async def clone_all(
     *,
     max_in_flight: int | None = None,
 ) -> list[CloneOutcome]:
-    outcomes = [o async for o in clone_many(client, requests, max_in_flight=max_in_flight)]
+    """Every outcome, in input order.
+
+    Not `clone_many` collected: nothing is consumed one at a time here, so the
+    workers append to one list, with no queue, tickets or generators in between.
+    """
+    limit = _limit(client, max_in_flight)
+    pull = _puller(requests)
+    run = _cloner(client)
+    outcomes: list[CloneOutcome] = []
+    index = 0
+
+    async def worker() -> None:
+        nonlocal index
+        while True:
+            try:
+                request = await pull()
+            except StopAsyncIteration:
+                return
+            position, index = index, index + 1
+            outcomes.append(await run(position, request))
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(limit)]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
     outcomes.sort(key=lambda o: o.index)
     return outcomes
 

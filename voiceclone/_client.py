@@ -64,7 +64,7 @@ from ._errors import (
 from ._events import Hooks, OnResponse, OnRetry, ResponseEvent, RetryEvent
 from ._files import check_target, write_file
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile, Voice
-from ._otel import telemetry
+from ._otel import Telemetry, telemetry
 from ._pacing import Gate, GateStats, RateGate
 from ._parse import parse_clone_result, parse_sensitivity, parse_uploaded_file, parse_voices
 from ._request import Request, UploadPart
@@ -100,6 +100,7 @@ PREVIEW_PATH: Final = "/<demo_audio>"
 #: A preview host is not the API: it gets neither the key nor a gateway's headers.
 _PREVIEW_HEADERS: Final = {"User-Agent": USER_AGENT}
 _NO_SPAN: Final = contextlib.nullcontext()
+_NO_FILES: Final = contextlib.nullcontext(contextlib.ExitStack())
 _MIME: Final = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
 _CLONE_FIELDS: Final = frozenset(a.name for a in attrs.fields(CloneRequest))
 
@@ -398,9 +399,8 @@ class Client:
 
     async def _call(self, request: Request, call: _Call | None = None) -> Reply:
         """Send ``request`` with retries; ``call`` collects what its attempts learned."""
-        loop = self._bind_loop()
-        if call is None:
-            call = _Call(loop.time() + self._retry.timeout, ambiguous=request.maybe_sent)
+        if call is None:  # else the caller made the call's record, and bound the loop
+            call = _Call(self._bind_loop().time() + self._retry.timeout)
         attempt = functools.partial(self._attempt, request, call)
         return await self._retried(request, call, attempt)
 
@@ -446,8 +446,9 @@ class Client:
             request.method, request.path, type(error).__name__, error.http_status,
             error.status_code, error.trace_id, state.attempt_number, state.upcoming_sleep,
         )  # fmt: skip
-        if self._telemetry is not None:
-            self._telemetry.retried(request.path, error)
+        telemetry = self._observed()
+        if telemetry is not None:
+            telemetry.retried(request.path, error)
         if self._hooks.on_retry is not None:
             event = RetryEvent(
                 request.path, state.attempt_number, state.upcoming_sleep, error, request.voice_id
@@ -483,27 +484,35 @@ class Client:
                 await self._gate.on_success()
             return reply
 
+    def _observed(self) -> Telemetry | None:
+        """The client's telemetry while an OpenTelemetry SDK receives it, else ``None``."""
+        telemetry = self._telemetry
+        return telemetry if telemetry is not None and telemetry.active else None
+
     async def _pass_gate(self, deadline: float) -> int:
         """Wait for the rate gate; with telemetry, record how long."""
-        if self._telemetry is None:
+        telemetry = self._observed()
+        if telemetry is None:
             return await self._gate.acquire(deadline)
         loop = asyncio.get_running_loop()
         started = loop.time()
         generation = await self._gate.acquire(deadline)
-        self._telemetry.gate_waited(loop.time() - started)
+        telemetry.gate_waited(loop.time() - started)
         return generation
 
     def _span_call(self, request: Request) -> contextlib.AbstractContextManager[None]:
-        if self._telemetry is None:
+        telemetry = self._observed()
+        if telemetry is None:
             return _NO_SPAN
-        return self._telemetry.call(request.method, request.path, request.voice_id)
+        return telemetry.call(request.method, request.path, request.voice_id)
 
     def _span_attempt(
         self, method: str, path: str, attempt: int, voice_id: str | None
     ) -> contextlib.AbstractContextManager[None]:
-        if self._telemetry is None:
+        telemetry = self._observed()
+        if telemetry is None:
             return _NO_SPAN
-        return self._telemetry.attempt(method, path, attempt, voice_id)
+        return telemetry.attempt(method, path, attempt, voice_id)
 
     async def _send(self, request: Request, attempt: int, timeout: float) -> Reply:
         """One exchange with the API; return the decoded answer and its trace id, or raise."""
@@ -517,7 +526,8 @@ class Client:
                 # Taken only now: aclose() may have run while this attempt queued.
                 session = self._open_session()
                 started = loop.time()
-                with contextlib.ExitStack() as files:
+                # An upload's file is open only for its attempt; nothing else opens any.
+                with contextlib.ExitStack() if request.upload else _NO_FILES as files:
                     answer = await exchange(
                         session,
                         request.method,
@@ -574,9 +584,10 @@ class Client:
         """Log one attempt (metadata only) and tell the ``on_response`` hook."""
         http_status = answer.http_status if answer is not None else None
         trace_id = answer.trace_id if answer is not None else None
-        if self._telemetry is not None:
+        telemetry = self._observed()
+        if telemetry is not None:
             limited = status_code in RATE_LIMIT_CODES or http_status == 429
-            self._telemetry.answered(path, http_status, status_code, trace_id, limited)
+            telemetry.answered(path, http_status, status_code, trace_id, limited)
         logger.debug(
             "%s %s -> HTTP %s, status %s, trace %s, attempt %d, %.3f s",
             method, path, http_status, status_code, trace_id, attempt, elapsed,

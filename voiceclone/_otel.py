@@ -8,8 +8,9 @@ rate-limit answers, retries, and gate wait time.
 
 Metadata only, as in the logs: never the key, a header, a body, a file name or
 the text of a server message. Without ``opentelemetry-api`` (the ``otel`` extra)
-`telemetry` returns ``None`` and the client does nothing at all; with it and no
-SDK configured, OpenTelemetry's own no-op providers make it nearly free.
+`telemetry` returns ``None`` and the client does nothing at all; with it but no
+tracer provider set up, `Telemetry.active` is false and the client records
+nothing (a span and a metric are recorded only while a provider receives them).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Telemetry:
         from opentelemetry import metrics, trace
 
         self._trace = trace
+        self._unset = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
         self._tracer = trace.get_tracer(SCOPE, __version__)
         meter = metrics.get_meter(SCOPE, __version__)
         self._requests = meter.create_counter(
@@ -59,6 +61,16 @@ class Telemetry:
         self._gate_wait = meter.create_histogram(
             "voiceclone.gate.wait", unit="s", description="Time spent waiting at the rate gate"
         )
+
+    @property
+    def active(self) -> bool:
+        """Whether an OpenTelemetry SDK is set up to receive spans.
+
+        Until one is, even OpenTelemetry's no-op spans and instruments cost tens of
+        microseconds a request: an SDK that installs the API for another library's
+        sake must not slow every clone down.
+        """
+        return not isinstance(self._trace.get_tracer_provider(), self._unset)
 
     def call(
         self, method: str, path: str, voice_id: str | None

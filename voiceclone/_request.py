@@ -86,8 +86,6 @@ class Request:
         upload: the multipart body of an upload, if any.
         paced: whether each attempt passes the rate gate (``voice_clone`` does).
         voice_id: the voice concerned, for logs and hooks.
-        maybe_sent: an earlier run may already have sent this request (a 2039 may be
-            the voice it created).
     """
 
     method: str
@@ -97,4 +95,3 @@ class Request:
     upload: UploadPart | None = None
     paced: bool = False
     voice_id: str | None = None
-    maybe_sent: bool = False

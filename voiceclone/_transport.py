@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import math
 import time
 from collections.abc import Mapping
@@ -48,6 +49,7 @@ class Answer:
     retry_after: float | None
 
 
+@functools.lru_cache(maxsize=32)  # one value per client, as a rule: built once, not per attempt
 def attempt_timeout(seconds: float) -> aiohttp.ClientTimeout:
     # The connect phase (waiting for a pooled connection, then connecting) ends just
     # before the total, so an attempt that never got a connection fails as "not sent"
@@ -75,8 +77,13 @@ async def read_body(resp: aiohttp.ClientResponse, what: str) -> bytes:
     """The whole decoded body, refusing one that decodes to more than `MAX_BODY_BYTES`.
 
     Counted after decoding, whatever ``Content-Length`` says: the length of a
-    compressed body says nothing about what it inflates to.
+    compressed body says nothing about what it inflates to. Only an unencoded
+    body of a stated length within the cap is read in one go (the usual answer).
     """
+    length = resp.content_length
+    encoding = resp.headers.get("Content-Encoding", "").strip().lower()
+    if length is not None and length <= MAX_BODY_BYTES and encoding in ("", "identity"):
+        return await resp.read()
     chunks = []
     size = 0
     async for chunk in resp.content.iter_chunked(READ_CHUNK):
