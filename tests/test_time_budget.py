@@ -4,6 +4,7 @@ covers waiting for a pooled connection, not only the request itself."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -158,20 +159,27 @@ async def test_the_budget_covers_the_pool_wait_across_retries(emu: Emulator) -> 
 async def test_a_pool_wait_timeout_does_not_turn_a_conflict_into_a_recovery(emu: Emulator) -> None:
     """An attempt that never got a connection cannot have created the voice, so a 2039
     on the retry is a real conflict, not a lost success."""
+    holders: list[asyncio.Future[None]] = []
+
+    def free_the_connection(_event: object) -> None:
+        holders[0].cancel()  # the retry gets the connection at once, however busy the machine
+
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
         client = Client(
             TEST_API_KEY,
             emu.base_url,
             session=session,
             requests_per_minute=None,
-            timeout=0.3,
-            retry=RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.01, wait_jitter=0),
+            timeout=0.5,
+            retry=RetryPolicy(attempts=2, wait_initial=0.01, wait_max=0.01, wait_jitter=0),
+            on_retry=free_the_connection,
         )
         async with client:
             up = await client.upload_file(SAMPLE)
             await client.clone(file_id=up.file_id, voice_id="Taken0001")
-            holder = await occupy_the_connection(emu, session, 0.5)
+            holders.append(await occupy_the_connection(emu, session, 60.0))
             with pytest.raises(VoiceIdConflictError) as caught:
                 await client.clone(file_id=up.file_id, voice_id="Taken0001")
-            await holder
+            with contextlib.suppress(asyncio.CancelledError):
+                await holders[0]
     assert caught.value.status_code == 2039

@@ -35,6 +35,9 @@ MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 #: Read bodies in pieces of at most this many decoded bytes, so the cap is checked
 #: before more than this is held beyond it.
 READ_CHUNK: Final = 256 * 1024
+#: The share of an attempt's timeout (at most a second) left between the end of the
+#: connect phase and the end of the attempt.
+CONNECT_MARGIN: Final = 0.1
 #: A trace id is a short hex string; anything longer is cut.
 MAX_TRACE_ID: Final = 128
 
@@ -51,12 +54,14 @@ class Answer:
 
 @functools.lru_cache(maxsize=32)  # one value per client, as a rule: built once, not per attempt
 def attempt_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    # The connect phase (waiting for a pooled connection, then connecting) ends just
-    # before the total, so an attempt that never got a connection fails as "not sent"
+    # The connect phase (waiting for a pooled connection, then connecting) ends before
+    # the total, so an attempt that never got a connection fails as "not sent"
     # (ConnectionTimeoutError) and cannot make a later 2039 look like a lost success.
-    # No ceiling: aiohttp rounds long timeouts up to whole seconds otherwise, which
-    # could let the total fire first.
-    return aiohttp.ClientTimeout(total=seconds, connect=seconds * 0.99, ceil_threshold=math.inf)
+    # The margin is wide enough that a busy event loop, waking late, still runs the
+    # connect timer's expiry before the total's. No ceiling: aiohttp rounds long
+    # timeouts up to whole seconds otherwise, which could let the total fire first.
+    connect = seconds - min(seconds * CONNECT_MARGIN, 1.0)
+    return aiohttp.ClientTimeout(total=seconds, connect=connect, ceil_threshold=math.inf)
 
 
 def parse_retry_after(value: str | None) -> float | None:
