@@ -95,6 +95,9 @@ class CloneRequest:
     need_noise_reduction: bool | None = _optional(v.check_bool)
     need_volume_normalization: bool | None = _optional(v.check_bool)
     aigc_watermark: bool | None = _optional(v.check_bool)
+    #: "Continuous inference": more natural prosody across sentences, at some latency.
+    #: MiniMax documents it for the speech-2.8 models; sent only when set.
+    continuous_sound: bool | None = _optional(v.check_bool)
 
     def __attrs_post_init__(self) -> None:
         if self.file_id is None:
@@ -272,6 +275,9 @@ class CloneJob:
     need_noise_reduction: bool | None = _optional(v.check_bool)
     need_volume_normalization: bool | None = _optional(v.check_bool)
     aigc_watermark: bool | None = _optional(v.check_bool)
+    #: "Continuous inference": more natural prosody across sentences, at some latency.
+    #: MiniMax documents it for the speech-2.8 models; sent only when set.
+    continuous_sound: bool | None = _optional(v.check_bool)
 
     def __attrs_post_init__(self) -> None:
         if self.voice_id is None:
