@@ -11,6 +11,7 @@ import pytest
 
 import voiceclone
 import voiceclone.emulator
+import voiceclone.samples
 import voiceclone.testing
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "reference.md"
@@ -68,9 +69,11 @@ TESTING_PUBLIC = {
     "client_for",
     "sample_wav",
 }
+SAMPLES_PUBLIC = {"sample_m4a", "sample_mp3", "sample_wav"}
 MODULES = [
     (voiceclone, PUBLIC),
     (voiceclone.emulator, EMULATOR_PUBLIC),
+    (voiceclone.samples, SAMPLES_PUBLIC),
     (voiceclone.testing, TESTING_PUBLIC),
 ]
 
@@ -103,7 +106,7 @@ def test_public_methods_of_the_client_have_docstrings() -> None:
 def test_the_reference_page_renders_every_public_name() -> None:
     page = REFERENCE.read_text(encoding="utf-8")
     rendered = set(re.findall(r"^::: voiceclone\.(\w+)\s*$", page, re.MULTILINE))
-    assert rendered == PUBLIC - {"__version__"} | {"emulator", "testing"}
+    assert rendered == PUBLIC - {"__version__"} | {"emulator", "samples", "testing"}
     assert "`voiceclone.__version__`" in page
 
 
