@@ -18,6 +18,7 @@ REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "reference.md"
 
 PUBLIC = {
     "Client",
+    "SyncClient",
     "CloneRequest",
     "ClonePrompt",
     "CloneResult",
@@ -97,10 +98,11 @@ def test_every_public_name_has_its_own_docstring(module: ModuleType, names: set[
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", voiceclone.__version__)
 
 
-def test_public_methods_of_the_client_have_docstrings() -> None:
-    for name, member in inspect.getmembers(voiceclone.Client):
+@pytest.mark.parametrize("cls", [voiceclone.Client, voiceclone.SyncClient])
+def test_public_methods_of_the_clients_have_docstrings(cls: type) -> None:
+    for name, member in inspect.getmembers(cls):
         if not name.startswith("_") and (callable(member) or isinstance(member, property)):
-            assert member.__doc__, f"Client.{name}"
+            assert member.__doc__, f"{cls.__name__}.{name}"
 
 
 def test_the_reference_page_renders_every_public_name() -> None:

@@ -42,6 +42,7 @@ from ._models import (
 )
 from ._pacing import GateStats
 from ._retry import RetryPolicy
+from ._sync import SyncClient
 
 __version__ = "0.1.0"
 
@@ -71,6 +72,7 @@ __all__ = [
     "SensitiveContentError",
     "SensitiveType",
     "ServerError",
+    "SyncClient",
     "TimeoutError",
     "TransportError",
     "UploadedFile",
