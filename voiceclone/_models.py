@@ -136,6 +136,22 @@ class PreviewInfo:
     word_count: int | None = None
     usage_characters: int | None = None  #: characters billed for the preview
 
+    def to_dict(self) -> dict[str, int | None]:
+        """Every field by name, ``None`` where MiniMax sent nothing usable."""
+        return {name: getattr(self, name) for name in _PREVIEW_FIELDS}
+
+
+_PREVIEW_FIELDS: Final = tuple(a.name for a in attrs.fields(PreviewInfo))
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _raw() -> Any:
+    # The decoded answer, for fields newer than this SDK; not part of equality.
+    return attrs.field(default=None, repr=False, eq=False, kw_only=True)
+
 
 class SensitiveType(enum.IntEnum):
     """Why MiniMax flagged the input audio (``input_sensitive_type``)."""
@@ -166,6 +182,9 @@ class CloneResult:
         recovered: ``True`` when an attempt's answer was lost and a retry answered
             2039: the voice was created by the lost attempt.
         created_at: when the clone was confirmed (UTC).
+        raw: the decoded JSON answer, as MiniMax sent it, so fields newer than this
+            SDK are reachable (``None`` for a voice recovered or read from a
+            journal). Not part of ``repr`` or equality; do not modify it.
     """
 
     voice_id: str
@@ -177,11 +196,32 @@ class CloneResult:
     attempts: int = 1
     recovered: bool = False
     created_at: dt.datetime = attrs.field(factory=lambda: dt.datetime.now(dt.timezone.utc))
+    raw: Mapping[str, Any] | None = _raw()
 
     @property
     def expires_at(self) -> dt.datetime:
         """When MiniMax deletes the voice unless it is used for speech first (7 days)."""
         return self.created_at + VOICE_TTL
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with the same keys every time (``raw`` is left out).
+
+        Datetimes are ISO 8601 strings with their UTC offset, ``input_sensitive_type``
+        is its number (as MiniMax sends it), and ``extra_info`` is
+        `PreviewInfo.to_dict` or ``None``.
+        """
+        return {
+            "voice_id": self.voice_id,
+            "demo_audio": self.demo_audio,
+            "input_sensitive": self.input_sensitive,
+            "input_sensitive_type": int(self.input_sensitive_type),
+            "extra_info": None if self.extra_info is None else self.extra_info.to_dict(),
+            "trace_id": self.trace_id,
+            "attempts": self.attempts,
+            "recovered": self.recovered,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+        }
 
 
 @attrs.frozen
@@ -195,6 +235,8 @@ class UploadedFile:
         filename: the name it was uploaded under.
         purpose: ``voice_clone``, ``prompt_audio``, ...
         trace_id: ``Trace-Id`` of the upload's answer.
+        raw: the decoded JSON answer (the file is ``raw["file"]``), for fields
+            newer than this SDK. Not part of ``repr`` or equality.
     """
 
     file_id: int
@@ -203,6 +245,22 @@ class UploadedFile:
     filename: str | None = None
     purpose: str | None = None
     trace_id: str | None = None
+    raw: Mapping[str, Any] | None = _raw()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with the same keys every time (``raw`` is left out).
+
+        ``created_at`` is an ISO 8601 string or ``None``; ``file_id`` stays an exact
+        int (beyond 2**53, JavaScript readers need it as a string).
+        """
+        return {
+            "file_id": self.file_id,
+            "bytes": self.bytes,
+            "created_at": _iso(self.created_at),
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "trace_id": self.trace_id,
+        }
 
 
 @attrs.frozen
@@ -215,6 +273,8 @@ class Voice:
         created_time: the day it was created (``yyyy-mm-dd``), when MiniMax says.
         description: MiniMax's description lines, if any.
         voice_name: the display name of a system voice.
+        raw: the voice's item of the decoded JSON answer, for fields newer than
+            this SDK. Not part of ``repr`` or equality.
     """
 
     voice_id: str
@@ -222,6 +282,17 @@ class Voice:
     created_time: str | None = None
     description: tuple[str, ...] = ()
     voice_name: str | None = None
+    raw: Mapping[str, Any] | None = _raw()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with the same keys every time (``raw`` is left out)."""
+        return {
+            "voice_id": self.voice_id,
+            "voice_type": self.voice_type,
+            "created_time": self.created_time,
+            "description": list(self.description),
+            "voice_name": self.voice_name,
+        }
 
 
 @attrs.frozen
@@ -247,6 +318,44 @@ class CloneOutcome:
     def ok(self) -> bool:
         """Whether the item succeeded (``result`` is set)."""
         return self.error is None
+
+    def unwrap(self) -> CloneResult:
+        """The result, or raise the error: ``outcome.unwrap().voice_id`` needs no check.
+
+        Raises:
+            VoiceCloneError: the item's error, when it failed.
+        """
+        if self.error is not None:
+            raise self.error
+        if self.result is None:  # not made by a batch: neither was set
+            raise ValueError("the outcome has neither a result nor an error")
+        return self.result
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with the same keys every time, for logs and result files.
+
+        ``result`` is `CloneResult.to_dict` or ``None``; ``error`` is ``None`` or
+        ``{"type", "status_code", "message", "trace_id"}`` (the class name, MiniMax's
+        code or ``None``, the message without the trace id, the trace id).
+        """
+        return {
+            "index": self.index,
+            "voice_id": self.request.voice_id,
+            "ok": self.ok,
+            "resumed": self.resumed,
+            "result": None if self.result is None else self.result.to_dict(),
+            "error": None if self.error is None else _error_dict(self.error),
+        }
+
+
+def _error_dict(error: VoiceCloneError) -> dict[str, Any]:
+    # Errors carry no headers, so nothing here can hold the API key.
+    return {
+        "type": type(error).__name__,
+        "status_code": error.status_code,
+        "message": error.message,
+        "trace_id": error.trace_id,
+    }
 
 
 def _check_path(value: object, field: str) -> object:

@@ -152,6 +152,7 @@ def parse_clone_result(
             extra_info=None if extra is None else _preview(extra),
             trace_id=trace_id,
             attempts=attempts,
+            raw=body,
         )
 
 
@@ -176,6 +177,7 @@ def parse_uploaded_file(body: Mapping[str, Any], *, trace_id: str | None) -> Upl
             filename=_optional_str(file, "filename", "file"),
             purpose=_optional_str(file, "purpose", "file"),
             trace_id=trace_id,
+            raw=body,
         )
 
 
@@ -212,6 +214,7 @@ def _group(body: Mapping[str, Any], key: str, voice_type: str) -> list[Voice]:
                 created_time=_optional_str(item, "created_time", where),
                 description=tuple(description),
                 voice_name=_optional_str(item, "voice_name", where),
+                raw=item,
             )
         )
     return voices
