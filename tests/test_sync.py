@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import select
+import signal
 import threading
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -230,6 +233,33 @@ def test_an_unclosed_client_is_closed_when_collected(emu: Emulator) -> None:
     del client
     # weakref.finalize ran on the last reference (CPython frees it at once).
     assert not thread.is_alive()
+
+
+def test_a_client_started_before_a_fork_refuses_in_the_child(emu: Emulator) -> None:
+    # Prefork servers (Celery, gunicorn) copy the client but not its thread.
+    with new_sync(emu) as client:
+        client.list_voices()
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report, then leave without running any cleanup
+            try:
+                client.list_voices()
+                message = b"no error"
+            except ConfigurationError as exc:
+                message = str(exc).encode()
+            finally:
+                os.write(write, message or b"?")
+                os._exit(0)
+        os.close(write)
+        # Bounded only for the failure: a child waiting on a thread it lacks never answers.
+        ready, _, _ = select.select([read], [], [], 30.0)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        with os.fdopen(read, "rb") as pipe:
+            answer = pipe.read().decode()
+        assert "before a fork" in answer
+        assert client.list_voices() == []  # the parent's client is untouched
 
 
 def test_the_constructor_and_methods_mirror_the_async_client() -> None:

@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
+import os
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
@@ -68,6 +69,7 @@ class _LoopThread:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._pid: int | None = None  # the process whose thread runs the loop
         self.stopped = False
 
     @property
@@ -78,7 +80,14 @@ class _LoopThread:
         with self._lock:
             if self.stopped:
                 raise ConfigurationError("the client is closed")
+            if self._loop is not None and self._pid != os.getpid():
+                # A fork copies the client but not its thread: waiting would hang.
+                raise ConfigurationError(
+                    "this SyncClient was started in another process before a fork; "
+                    "create one in each process (or first use it after the fork)"
+                )
             if self._loop is None:
+                self._pid = os.getpid()
                 self._loop = asyncio.new_event_loop()
                 self._thread = threading.Thread(
                     target=_serve, args=(self._loop,), name="voiceclone-sync", daemon=True
@@ -118,8 +127,8 @@ class _LoopThread:
                 return
             self.stopped = True
             loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return  # never started: nothing to close
+        if loop is None or thread is None or self._pid != os.getpid():
+            return  # never started (or started by the parent of a fork): nothing to close
         if threading.current_thread() is thread:
             # Closed from the loop itself (garbage collected in a hook): no waiting.
             task = loop.create_task(_invoke(final))
@@ -211,7 +220,9 @@ class SyncClient:
     on first use; it is safe to call from several threads at once (they share one
     session, rate gate and retry budget) and from a thread whose own event loop is
     running, as in Jupyter. Close it (or use ``with``) to close the session and end
-    the thread; one never closed is closed when garbage collected or at exit.
+    the thread; one never closed is closed when garbage collected or at exit. A
+    fork copies the client but not its thread: under a prefork server (Celery,
+    gunicorn) make one per process, or first use it after the fork.
 
     ```python
     with voiceclone.SyncClient() as client:
