@@ -127,7 +127,12 @@ _REQUEST_FIELDS: Final = tuple(
 
 @attrs.frozen
 class PreviewInfo:
-    """Metadata and billing of the preview MiniMax read in the new voice."""
+    """Metadata and billing of the preview MiniMax read in the new voice.
+
+    Each field is read on its own and is ``None`` when MiniMax sent nothing usable
+    (missing, negative, not a number, or a fractional count); numeric strings are
+    read, and a fractional length, size or bitrate is rounded.
+    """
 
     audio_length: int | None = None  #: milliseconds
     audio_sample_rate: int | None = None
