@@ -71,9 +71,16 @@ def test_samples_import_and_work_without_test_dependencies() -> None:
 
 
 @pytest.mark.parametrize(
-    ("make", "fmt"), [(sample_wav, "wav"), (sample_mp3, "mp3"), (sample_m4a, "m4a")]
+    ("make", "fmt", "seconds"),
+    [
+        (sample_wav, "wav", 10.0),
+        (sample_wav, "wav", 12.0),
+        (sample_mp3, "mp3", 10.0),
+        (sample_mp3, "mp3", 300.0),
+        (sample_m4a, "m4a", 10.0),
+        (sample_m4a, "m4a", 300.0),
+    ],
 )
-@pytest.mark.parametrize("seconds", [10.0, 12.0, 300.0])
 def test_samples_pass_the_voice_clone_checks(
     make: Callable[[float], bytes], fmt: str, seconds: float
 ) -> None:
