@@ -174,7 +174,8 @@ async def test_clone_sends_every_option_and_prints_json(emu: Emulator, tmp_path:
     args = ["clone", str(sample), "--voice-id", "Narrator001", "--prompt-audio", str(prompt)]
     args += ["--prompt-text", "Hello there.", "--text", "A preview.", "--language-boost", "English"]
     args += ["--text-validation", "Hi.", "--accuracy", "0.8", "--noise-reduction"]
-    args += ["--no-volume-normalization", "--watermark", "--json", "--download-demo", str(demo)]
+    args += ["--no-volume-normalization", "--watermark", "--continuous-sound"]
+    args += ["--json", "--download-demo", str(demo)]
     run = await cli("--verbose", *args, emu=emu)
     assert run.status == 0, run.err
     data = run.json
@@ -194,6 +195,7 @@ async def test_clone_sends_every_option_and_prints_json(emu: Emulator, tmp_path:
         "need_noise_reduction": True,
         "need_volume_normalization": False,
         "aigc_watermark": True,
+        "continuous_sound": True,
     }
     assert {k: body[k] for k in expected} == expected
     assert body["clone_prompt"]["prompt_text"] == "Hello there."

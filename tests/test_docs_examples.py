@@ -8,7 +8,8 @@ Each fenced ```` ```python ```` block is one of three kinds:
   own. If the block is followed by a line ``prints`` and a ```` ```text ```` block,
   the script's output must be exactly that text.
 * a **test file**: a block titled ``title="test_....py"`` is run with pytest, so the
-  plugin's fixtures are what it gets.
+  plugin's fixtures are what it gets, under the ``pyproject.toml`` settings that
+  docs/testing.md shows users, with every warning an error.
 * a **fragment**: marked with ``<!-- fragment -->`` on the line before the fence;
   not run. Fragments are counted, so none can appear unnoticed.
 
@@ -46,6 +47,15 @@ TIMEOUT = 60.0
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>```+)(?P<info>.*)$")
 _TITLE = re.compile(r'title="(?P<title>[^"]+)"')
+
+_PYPROJECT = re.compile(r"```toml\n(# pyproject\.toml\n.*?)```", re.DOTALL)
+
+
+def _users_pyproject() -> str:
+    """The pytest settings docs/testing.md tells users to put in their pyproject.toml."""
+    (text,) = _PYPROJECT.findall((ROOT / "docs" / "testing.md").read_text(encoding="utf-8"))
+    return str(text)
+
 
 # Runs a script with every client paced for tests (see the module docstring).
 _PREAMBLE = f"""
@@ -177,10 +187,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
             if block.kind == "test":
                 program = cwd / (block.title or "test_example.py")
                 program.write_text(block.code, encoding="utf-8")
+                (cwd / "pyproject.toml").write_text(_users_pyproject(), encoding="utf-8")
+                # Python's own -W too: pytest's does not cover warnings raised while
+                # plugins configure themselves (pytest-asyncio's unset-option warning).
                 command = [
-                    sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                    "-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function",
-                    "-W", "error", program.name,
+                    sys.executable, "-W", "error::DeprecationWarning", "-m", "pytest", "-q",
+                    "-p", "no:cacheprovider", "-W", "error", program.name,
                 ]  # fmt: skip
             else:
                 program = cwd / "example.py"

@@ -511,6 +511,7 @@ _CLONE_CASES: list[tuple[str, dict[str, Any], int]] = [
     ("accuracy string", {"accuracy": "0.5"}, 2013),
     ("accuracy bool", {"accuracy": True}, 2013),
     ("flag not a bool", {"need_noise_reduction": "yes"}, 2013),
+    ("continuous_sound not a bool", {"continuous_sound": 1}, 2013),
     ("sample unreadable", {"file_id": "BROKEN"}, 1000),
     ("sample too short", {"file_id": "SHORT"}, 2037),
     ("sample too long", {"file_id": "LONG"}, 2037),

@@ -7,7 +7,7 @@ import pickle
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import KEY, new_client, respond
+from conftest import KEY, SAMPLE, new_client, respond
 
 import voiceclone
 from voiceclone import (
@@ -44,6 +44,8 @@ SECTION_4 = {
     1024: ServerError,
     1026: SensitiveContentError,
     1027: SensitiveContentError,
+    1028: QuotaExceededError,
+    1030: QuotaExceededError,
     1033: ServerError,
     1039: RateLimitError,
     1041: ServerError,
@@ -60,6 +62,7 @@ SECTION_4 = {
     2048: AudioError,
     2049: AuthenticationError,
     2056: QuotaExceededError,
+    2061: PermissionDeniedError,
 }
 
 
@@ -98,6 +101,42 @@ async def test_status_codes_on_clone_keep_the_message(once: Client, emu: Emulato
         await once.clone(file_id=1, voice_id="Narrator001", text_validation="Hello.")
     assert err.value.status_msg == "The asr similarity check failed"
     assert emu.stats.requests["voice_clone"] == 1
+
+
+async def test_the_connection_limit_is_retried(client: Client, emu: Emulator) -> None:
+    emu.inject(Fault.status(1041), endpoint="get_voice", times=2)
+    assert await client.list_voices() == []
+    assert emu.stats.requests["get_voice"] == 3
+    assert emu.stats.status_codes[1041] == 2
+
+
+@pytest.mark.parametrize("code", [1028, 1030, 2056, 2061])
+async def test_quota_and_plan_refusals_are_final(client: Client, emu: Emulator, code: int) -> None:
+    emu.inject(Fault.status(code), endpoint="get_voice")
+    with pytest.raises(APIError) as err:
+        await client.list_voices()
+    assert type(err.value) is SECTION_4[code]
+    assert emu.stats.requests["get_voice"] == 1
+
+
+async def test_a_model_missing_from_the_plan_is_permission_denied() -> None:
+    # The emulator puts keys starting "basic-plan-" on a plan without speech-2.8.
+    async with (
+        Emulator(api_key="basic-plan-key-1", rpm=None) as plan,
+        new_client(plan.base_url, api_key="basic-plan-key-1") as client,
+    ):
+        sample = await client.upload_file(SAMPLE)
+        with pytest.raises(PermissionDeniedError) as err:
+            await client.clone(
+                file_id=sample.file_id, voice_id="Narrator001", text="Hi.", model="speech-2.8-hd"
+            )
+        assert err.value.status_code == 2061
+        assert "plan" in str(err.value)
+        older = await client.clone(
+            file_id=sample.file_id, voice_id="Narrator001", text="Hi.", model="speech-2.6-hd"
+        )
+        assert older.demo_audio is not None
+    assert plan.stats.requests["voice_clone"] == 2
 
 
 @pytest.mark.parametrize("code", [1, 1003, 9999, 20133, 2**40])

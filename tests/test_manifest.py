@@ -63,7 +63,13 @@ def test_csv_rows_become_typed_jobs_with_paths_relative_to_the_manifest(folder: 
 
 def test_jsonl_rows_with_typed_values_and_a_byte_order_mark(folder: Path) -> None:
     lines = [
-        {"voice_id": "Narrator001", "audio": "audio/a.wav", "watermark": True, "accuracy": 1},
+        {
+            "voice_id": "Narrator001",
+            "audio": "audio/a.wav",
+            "watermark": True,
+            "accuracy": 1,
+            "continuous_sound": "yes",  # every boolean field of CloneJob is a flag column
+        },
         {"voice_id": "Narrator002", "audio": str(folder / "audio" / "b.wav"), "text": "Hey."},
     ]
     path = folder / "voices.jsonl"
@@ -73,6 +79,7 @@ def test_jsonl_rows_with_typed_values_and_a_byte_order_mark(folder: Path) -> Non
     assert manifest.problems == (Problem(3, "model", manifest.problems[0].problem),)
     assert "required with text" in manifest.problems[0].problem
     assert manifest.jobs[0].aigc_watermark is True
+    assert manifest.jobs[0].continuous_sound is True
     assert manifest.jobs[0].accuracy == 1.0
 
 

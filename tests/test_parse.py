@@ -90,13 +90,66 @@ def test_clone_result_from_a_full_answer() -> None:
     ("body", "where"),
     [
         ({"demo_audio": 5}, "demo_audio"),
-        ({"extra_info": "none"}, "extra_info"),
-        ({"extra_info": {"audio_size": 1.5}}, "extra_info.audio_size"),
     ],
 )
 def test_clone_result_refuses_unusable_values(body: dict[str, Any], where: str) -> None:
     with pytest.raises(ResponseFormatError, match=where):
         parse_clone_result(ok(**body), voice_id="Narrator001", trace_id=None, attempts=1)
+
+
+@pytest.mark.parametrize(
+    ("value", "measure", "count"),
+    [
+        (9120, 9120, 9120),
+        ("9120", 9120, 9120),
+        (" 21 ", 21, 21),
+        (9120.0, 9120, 9120),
+        ("9120.0", 9120, 9120),
+        (9120.6, 9121, None),  # a fraction of a millisecond rounds; of a word, means nothing
+        ("1e3", 1000, 1000),
+        (0, 0, 0),
+        (-1, None, None),
+        ("-5", None, None),
+        (None, None, None),
+        (True, None, None),
+        ("many", None, None),
+        ("", None, None),
+        (float("nan"), None, None),
+        (float("inf"), None, None),
+        ("1e400", None, None),
+        (2**63, None, None),
+        ("9" * 100, None, None),
+        ([9120], None, None),
+        ({"ms": 9120}, None, None),
+    ],
+)
+def test_preview_info_is_tolerant_field_by_field(
+    value: object, measure: int | None, count: int | None
+) -> None:
+    extra = {"audio_length": value, "bitrate": value, "word_count": value}
+    extra["usage_characters"] = value
+    result = parse_clone_result(
+        ok(demo_audio="https://cdn.example/p.mp3", extra_info=extra),
+        voice_id="Narrator001",
+        trace_id="t",
+        attempts=1,
+    )
+    assert result.extra_info == PreviewInfo(
+        audio_length=measure, bitrate=measure, word_count=count, usage_characters=count
+    )
+    assert result.demo_audio == "https://cdn.example/p.mp3"
+
+
+@pytest.mark.parametrize("extra", ["none", [1, 2], 5, True])
+def test_an_extra_info_that_is_not_an_object_is_dropped(extra: object) -> None:
+    result = parse_clone_result(
+        ok(demo_audio="https://cdn.example/p.mp3", extra_info=extra),
+        voice_id="Narrator001",
+        trace_id="t",
+        attempts=1,
+    )
+    assert result.extra_info is None
+    assert result.demo_audio == "https://cdn.example/p.mp3"
 
 
 def test_clone_result_null_demo_audio() -> None:
@@ -209,15 +262,26 @@ async def test_null_voice_groups_over_the_wire(client: Client, emu: Emulator) ->
     assert await client.list_voices("all") == []
 
 
-async def test_clone_answer_with_a_bad_extra_info_over_the_wire(
+async def test_clone_answer_with_odd_preview_details_over_the_wire(
     client: Client, emu: Emulator
 ) -> None:
-    # base_resp says 0, so the voice exists: a result, not an error, without the
-    # details that could not be read; one request, no retry into a 2039.
-    emu.inject(respond(ok(extra_info=[1, 2], demo_audio="https://cdn.example/p.mp3")))
+    # base_resp says 0, so the voice exists: odd preview metadata must never turn it
+    # into a failure (or a retry that can only answer 2039). The link is kept.
+    extra = {"audio_length": "9120", "audio_size": -3, "bitrate": 1.5e5, "word_count": None}
+    emu.inject(respond(ok(extra_info=extra, demo_audio="https://cdn.example/p.mp3")))
     result = await client.clone(file_id=1, voice_id="Narrator001")
     assert result.voice_id == "Narrator001"
-    assert result.extra_info is None
-    assert result.demo_audio is None
+    assert result.extra_info == PreviewInfo(audio_length=9120, bitrate=150000)
+    assert result.demo_audio == "https://cdn.example/p.mp3"
     assert result.trace_id == emu.requests[-1].trace_id
+    assert emu.stats.requests["voice_clone"] == 1
+
+
+async def test_clone_answer_with_an_unreadable_sensitivity_over_the_wire(
+    client: Client, emu: Emulator
+) -> None:
+    # Still a result: the voice exists, only the details that could not be read are lost.
+    emu.inject(respond(ok(input_sensitive="no", demo_audio="https://cdn.example/p.mp3")))
+    result = await client.clone(file_id=1, voice_id="Narrator001")
+    assert (result.voice_id, result.demo_audio) == ("Narrator001", None)
     assert emu.stats.requests["voice_clone"] == 1

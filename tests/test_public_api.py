@@ -11,12 +11,14 @@ import pytest
 
 import voiceclone
 import voiceclone.emulator
+import voiceclone.samples
 import voiceclone.testing
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "reference.md"
 
 PUBLIC = {
     "Client",
+    "SyncClient",
     "CloneRequest",
     "ClonePrompt",
     "CloneResult",
@@ -70,9 +72,11 @@ TESTING_PUBLIC = {
     "client_for",
     "sample_wav",
 }
+SAMPLES_PUBLIC = {"sample_m4a", "sample_mp3", "sample_wav"}
 MODULES = [
     (voiceclone, PUBLIC),
     (voiceclone.emulator, EMULATOR_PUBLIC),
+    (voiceclone.samples, SAMPLES_PUBLIC),
     (voiceclone.testing, TESTING_PUBLIC),
 ]
 
@@ -96,16 +100,17 @@ def test_every_public_name_has_its_own_docstring(module: ModuleType, names: set[
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", voiceclone.__version__)
 
 
-def test_public_methods_of_the_client_have_docstrings() -> None:
-    for name, member in inspect.getmembers(voiceclone.Client):
+@pytest.mark.parametrize("cls", [voiceclone.Client, voiceclone.SyncClient])
+def test_public_methods_of_the_clients_have_docstrings(cls: type) -> None:
+    for name, member in inspect.getmembers(cls):
         if not name.startswith("_") and (callable(member) or isinstance(member, property)):
-            assert member.__doc__, f"Client.{name}"
+            assert member.__doc__, f"{cls.__name__}.{name}"
 
 
 def test_the_reference_page_renders_every_public_name() -> None:
     page = REFERENCE.read_text(encoding="utf-8")
     rendered = set(re.findall(r"^::: voiceclone\.(\w+)\s*$", page, re.MULTILINE))
-    assert rendered == PUBLIC - {"__version__"} | {"emulator", "testing"}
+    assert rendered == PUBLIC - {"__version__"} | {"emulator", "samples", "testing"}
     assert "`voiceclone.__version__`" in page
 
 

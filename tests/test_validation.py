@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NO_PACING
+from conftest import KEY, NO_PACING
 
 from voiceclone import (
     Client,
@@ -131,6 +131,8 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"need_noise_reduction": 1}, "need_noise_reduction"),
     ({"need_volume_normalization": "true"}, "need_volume_normalization"),
     ({"aigc_watermark": 0}, "aigc_watermark"),
+    ({"continuous_sound": "yes"}, "continuous_sound"),
+    ({"continuous_sound": 1}, "continuous_sound"),
     # clone_prompt needs both fields and a transcript ending in punctuation
     ({"clone_prompt": {"prompt_audio": 42}}, "clone_prompt.prompt_text"),
     ({"clone_prompt": {"prompt_text": "Hello."}}, "clone_prompt.prompt_audio"),
@@ -171,6 +173,9 @@ async def test_bad_fields_never_reach_the_server(
         {"clone_prompt": {**PROMPT, "prompt_text": "Really?! "}},
         {"clone_prompt": ClonePrompt(2**63 - 1, "¿Qué tal?")},
         {"file_id": 2**63 - 1},
+        {"continuous_sound": True, "text": "Hi.", "model": "speech-2.8-hd"},
+        # Documented for speech-2.8 only, but the server decides: sent with any model.
+        {"continuous_sound": False, "text": "Hi.", "model": "speech-01-turbo"},
     ],
 )
 def test_good_fields(fields: dict[str, Any]) -> None:
@@ -222,6 +227,21 @@ def test_clone_job_rules(tmp_path: Path) -> None:
         CloneJob(VOICE, None)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="voice_id"):
         CloneJob(None, audio)  # type: ignore[arg-type]
+
+
+async def test_continuous_sound_is_sent_only_when_set(client: Client, emu: Emulator) -> None:
+    audio = await client.upload_file(make_wav(12.0))
+    job = CloneJob(VOICE, "a.wav", continuous_sound=True, text="Hi.", model="speech-2.8-hd")
+    assert job.to_request(audio.file_id).continuous_sound is True
+    await client.clone(job.to_request(audio.file_id))
+    await client.clone(file_id=audio.file_id, voice_id="Plain0001")
+    with pytest.raises(ValidationError) as err:
+        CloneJob(VOICE, "a.wav", continuous_sound="on")  # type: ignore[arg-type]
+    assert err.value.field == "continuous_sound"
+    sent = [r.json for r in emu.requests if r.endpoint == "voice_clone"]
+    assert sent[0]["continuous_sound"] is True
+    assert "continuous_sound" not in sent[1]
+    assert set(emu.account(KEY).voices) == {VOICE, "Plain0001"}  # the emulator accepts it
 
 
 # -- uploads ------------------------------------------------------------------------

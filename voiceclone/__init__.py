@@ -7,6 +7,9 @@ async with voiceclone.Client() as client:
 ```
 """
 
+import inspect as _inspect
+import typing as _typing
+
 from ._client import Client
 from ._errors import (
     APIError,
@@ -44,6 +47,7 @@ from ._models import (
 )
 from ._pacing import GateStats
 from ._retry import RetryPolicy
+from ._sync import SyncClient
 from ._version import __version__
 
 __all__ = [
@@ -74,6 +78,7 @@ __all__ = [
     "SensitiveContentError",
     "SensitiveType",
     "ServerError",
+    "SyncClient",
     "TimeoutError",
     "TransportError",
     "UploadedFile",
@@ -83,3 +88,24 @@ __all__ = [
     "VoiceIdConflictError",
     "__version__",
 ]
+
+
+def _present_as_public(cls: type) -> None:
+    """Report ``voiceclone`` as the module of ``cls``: tracebacks show ``voiceclone.X``.
+
+    Pickling still works (``voiceclone.X`` is the same class). The class's own
+    annotations, strings under ``from __future__ import annotations``, are resolved
+    first in the module that wrote them: ``typing.get_type_hints`` would otherwise
+    look their names up in this package and fail.
+    """
+    own = _inspect.get_annotations(cls)
+    if own:
+        hints = _typing.get_type_hints(cls)
+        cls.__annotations__ = {name: hints[name] for name in own}
+    cls.__module__ = __name__
+
+
+for _name in __all__:
+    if isinstance(globals()[_name], type):
+        _present_as_public(globals()[_name])
+del _name

@@ -12,10 +12,11 @@ VoiceCloneError                        base; .status_code .status_msg .trace_id 
 │   ├── SensitiveContentError          1026, 1027
 │   ├── InvalidParameterError          2013, 20132, 1042, 1043, 1044
 │   ├── AudioError                     2037, 2048
-│   ├── PermissionDeniedError          2038, 2042
+│   ├── PermissionDeniedError          2038, 2042, 2061
 │   ├── VoiceIdConflictError           2039
-│   ├── QuotaExceededError             2056
+│   ├── QuotaExceededError             2056, 1028, 1030
 │   └── ServerError                    1000, 1001, 1013, 1024, 1033, 1041, HTTP 5xx
+│                                      (1041, a connection limit: retried; lower max_in_flight)
 └── TransportError                     connection failures, timeouts, unreadable responses
     ├── ResponseFormatError            an answer without the documented shape
     └── TimeoutError
@@ -189,7 +190,11 @@ class AudioError(APIError):
 
 
 class PermissionDeniedError(APIError):
-    """No permission to clone (2038, account verification) or to use a voice id (2042)."""
+    """No permission for the request.
+
+    2038: cloning needs account verification; 2042: no access to this voice id;
+    2061: the model is not available on the account's plan (pick another ``model``).
+    """
 
 
 class VoiceIdConflictError(APIError):
@@ -197,13 +202,17 @@ class VoiceIdConflictError(APIError):
 
 
 class QuotaExceededError(APIError):
-    """The usage limit of the current 5-hour window is spent (2056)."""
+    """A usage quota is spent: the current 5-hour window's (2056), or the plan's (1028, 1030).
+
+    Not retried: waiting seconds does not refill a quota.
+    """
 
 
 class ServerError(APIError):
     """A transient server failure (1000, 1001, 1013, 1024, 1033, 1041, or HTTP 5xx).
 
-    Retried automatically before it is ever raised.
+    Retried automatically before it is ever raised. 1041 is MiniMax's connection
+    limit: if it keeps coming back, lower the client's ``max_in_flight``.
     """
 
 
@@ -274,6 +283,9 @@ STATUS_ERRORS: dict[int, type[APIError]] = {
     1024: ServerError,
     1026: SensitiveContentError,
     1027: SensitiveContentError,
+    # 1028 and 1030 are named by MiniMax's own CLI, not on the public error page.
+    1028: QuotaExceededError,
+    1030: QuotaExceededError,
     1033: ServerError,
     1039: RateLimitError,
     1041: ServerError,
@@ -290,6 +302,8 @@ STATUS_ERRORS: dict[int, type[APIError]] = {
     2048: AudioError,
     2049: AuthenticationError,
     2056: QuotaExceededError,
+    # Named by MiniMax's own CLI: the model is not on the account's plan.
+    2061: PermissionDeniedError,
 }
 
 

@@ -83,16 +83,13 @@ def _to_prompt(value: ClonePrompt | Mapping[str, Any] | None) -> ClonePrompt | N
     )
 
 
-@attrs.frozen
-class CloneRequest:
-    """One call to ``voice_clone``. Fields left as ``None`` are not sent.
+@attrs.frozen(repr=False, kw_only=True)  # kw_only here too, where type checkers see it
+class _CloneOptions:
+    """The ``voice_clone`` options a `CloneRequest` and a `CloneJob` share, defined once.
 
-    Validated on construction: a bad field raises `ValidationError` naming it.
+    Every option is keyword-only and optional; ``None`` means "not sent".
     """
 
-    file_id: int = attrs.field(validator=_checked(v.check_file_id))
-    voice_id: str = attrs.field(validator=_checked(v.check_voice_id))
-    clone_prompt: ClonePrompt | None = attrs.field(default=None, kw_only=True, converter=_to_prompt)
     text: str | None = _optional(v.check_text)
     model: str | None = _optional(v.check_model)
     language_boost: str | None = _optional(v.check_language_boost)
@@ -101,6 +98,39 @@ class CloneRequest:
     need_noise_reduction: bool | None = _optional(v.check_bool)
     need_volume_normalization: bool | None = _optional(v.check_bool)
     aigc_watermark: bool | None = _optional(v.check_bool)
+    #: "Continuous inference": more natural prosody across sentences, at some latency.
+    #: MiniMax documents it for the speech-2.8 models; sent only when set.
+    continuous_sound: bool | None = _optional(v.check_bool)
+
+    def __repr__(self) -> str:
+        # The class's own fields first, then the options that are set: attrs would put
+        # the inherited options first and list every unset one.
+        own = [a.name for a in attrs.fields(type(self)) if a.name not in _OPTION_NAMES]
+        shown = [
+            f"{name}={value!r}"
+            for name in (*own, *_OPTION_NAMES)
+            if (value := getattr(self, name)) is not None or name in own[:2]
+        ]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def options(self) -> dict[str, Any]:
+        """The options that are set, by name."""
+        return {n: value for n in _OPTION_NAMES if (value := getattr(self, n)) is not None}
+
+
+_OPTION_NAMES: Final = tuple(a.name for a in attrs.fields(_CloneOptions))
+
+
+@attrs.frozen(repr=False)
+class CloneRequest(_CloneOptions):
+    """One call to ``voice_clone``. Fields left as ``None`` are not sent.
+
+    Validated on construction: a bad field raises `ValidationError` naming it.
+    """
+
+    file_id: int = attrs.field(validator=_checked(v.check_file_id))
+    voice_id: str = attrs.field(validator=_checked(v.check_voice_id))
+    clone_prompt: ClonePrompt | None = attrs.field(default=None, kw_only=True, converter=_to_prompt)
 
     def __attrs_post_init__(self) -> None:
         if self.file_id is None:
@@ -112,9 +142,8 @@ class CloneRequest:
     def to_json(self) -> dict[str, Any]:
         """The request body: every field that is set, and nothing else."""
         # Runs once per clone: a plain loop, not attrs.asdict's generic recursion.
-        body = {
-            name: value for name in _REQUEST_FIELDS if (value := getattr(self, name)) is not None
-        }
+        body: dict[str, Any] = {"file_id": self.file_id, "voice_id": self.voice_id}
+        body.update(self.options())
         if self.clone_prompt is not None:
             body["clone_prompt"] = {
                 "prompt_audio": self.clone_prompt.prompt_audio,
@@ -137,16 +166,17 @@ class CloneFields(TypedDict, total=False):
     need_noise_reduction: bool | None
     need_volume_normalization: bool | None
     aigc_watermark: bool | None
-
-
-_REQUEST_FIELDS: Final = tuple(
-    a.name for a in attrs.fields(CloneRequest) if a.name != "clone_prompt"
-)
+    continuous_sound: bool | None
 
 
 @attrs.frozen
 class PreviewInfo:
-    """Metadata and billing of the preview MiniMax read in the new voice."""
+    """Metadata and billing of the preview MiniMax read in the new voice.
+
+    Each field is read on its own and is ``None`` when MiniMax sent nothing usable
+    (missing, negative, not a number, or a fractional count); numeric strings are
+    read, and a fractional length, size or bitrate is rounded.
+    """
 
     audio_length: int | None = None  #: milliseconds
     audio_sample_rate: int | None = None
@@ -154,6 +184,22 @@ class PreviewInfo:
     bitrate: int | None = None
     word_count: int | None = None
     usage_characters: int | None = None  #: characters billed for the preview
+
+    def to_dict(self) -> dict[str, int | None]:
+        """Every field by name, ``None`` where MiniMax sent nothing usable."""
+        return {name: getattr(self, name) for name in _PREVIEW_FIELDS}
+
+
+_PREVIEW_FIELDS: Final = tuple(a.name for a in attrs.fields(PreviewInfo))
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _raw() -> Any:
+    # The decoded answer, for fields newer than this SDK; not part of equality.
+    return attrs.field(default=None, repr=False, eq=False, kw_only=True)
 
 
 class SensitiveType(enum.IntEnum):
@@ -185,6 +231,9 @@ class CloneResult:
         recovered: ``True`` when an attempt's answer was lost and a retry answered
             2039: the voice was created by the lost attempt.
         created_at: when the clone was confirmed (UTC).
+        raw: the decoded JSON answer, as MiniMax sent it, so fields newer than this
+            SDK are reachable (``None`` for a voice recovered or read from a
+            journal). Not part of ``repr`` or equality; do not modify it.
     """
 
     voice_id: str
@@ -196,11 +245,32 @@ class CloneResult:
     attempts: int = 1
     recovered: bool = False
     created_at: dt.datetime = attrs.field(factory=lambda: dt.datetime.now(dt.timezone.utc))
+    raw: Mapping[str, Any] | None = _raw()
 
     @property
     def expires_at(self) -> dt.datetime:
         """When MiniMax deletes the voice unless it is used for speech first (7 days)."""
         return self.created_at + VOICE_TTL
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with the same keys every time (``raw`` is left out).
+
+        Datetimes are ISO 8601 strings with their UTC offset, ``input_sensitive_type``
+        is its number (as MiniMax sends it), and ``extra_info`` is
+        `PreviewInfo.to_dict` or ``None``.
+        """
+        return {
+            "voice_id": self.voice_id,
+            "demo_audio": self.demo_audio,
+            "input_sensitive": self.input_sensitive,
+            "input_sensitive_type": int(self.input_sensitive_type),
+            "extra_info": None if self.extra_info is None else self.extra_info.to_dict(),
+            "trace_id": self.trace_id,
+            "attempts": self.attempts,
+            "recovered": self.recovered,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+        }
 
 
 @attrs.frozen
@@ -214,6 +284,8 @@ class UploadedFile:
         filename: the name it was uploaded under.
         purpose: ``voice_clone``, ``prompt_audio``, ...
         trace_id: ``Trace-Id`` of the upload's answer.
+        raw: the decoded JSON answer (the file is ``raw["file"]``), for fields
+            newer than this SDK. Not part of ``repr`` or equality.
     """
 
     file_id: int
@@ -222,6 +294,22 @@ class UploadedFile:
     filename: str | None = None
     purpose: str | None = None
     trace_id: str | None = None
+    raw: Mapping[str, Any] | None = _raw()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with the same keys every time (``raw`` is left out).
+
+        ``created_at`` is an ISO 8601 string or ``None``; ``file_id`` stays an exact
+        int (beyond 2**53, JavaScript readers need it as a string).
+        """
+        return {
+            "file_id": self.file_id,
+            "bytes": self.bytes,
+            "created_at": _iso(self.created_at),
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "trace_id": self.trace_id,
+        }
 
 
 @attrs.frozen
@@ -234,6 +322,8 @@ class Voice:
         created_time: the day it was created (``yyyy-mm-dd``), when MiniMax says.
         description: MiniMax's description lines, if any.
         voice_name: the display name of a system voice.
+        raw: the voice's item of the decoded JSON answer, for fields newer than
+            this SDK. Not part of ``repr`` or equality.
     """
 
     voice_id: str
@@ -241,6 +331,17 @@ class Voice:
     created_time: str | None = None
     description: tuple[str, ...] = ()
     voice_name: str | None = None
+    raw: Mapping[str, Any] | None = _raw()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with the same keys every time (``raw`` is left out)."""
+        return {
+            "voice_id": self.voice_id,
+            "voice_type": self.voice_type,
+            "created_time": self.created_time,
+            "description": list(self.description),
+            "voice_name": self.voice_name,
+        }
 
 
 @attrs.frozen
@@ -267,6 +368,44 @@ class CloneOutcome:
         """Whether the item succeeded (``result`` is set)."""
         return self.error is None
 
+    def unwrap(self) -> CloneResult:
+        """The result, or raise the error: ``outcome.unwrap().voice_id`` needs no check.
+
+        Raises:
+            VoiceCloneError: the item's error, when it failed.
+        """
+        if self.error is not None:
+            raise self.error
+        if self.result is None:  # not made by a batch: neither was set
+            raise ValueError("the outcome has neither a result nor an error")
+        return self.result
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with the same keys every time, for logs and result files.
+
+        ``result`` is `CloneResult.to_dict` or ``None``; ``error`` is ``None`` or
+        ``{"type", "status_code", "message", "trace_id"}`` (the class name, MiniMax's
+        code or ``None``, the message without the trace id, the trace id).
+        """
+        return {
+            "index": self.index,
+            "voice_id": self.request.voice_id,
+            "ok": self.ok,
+            "resumed": self.resumed,
+            "result": None if self.result is None else self.result.to_dict(),
+            "error": None if self.error is None else _error_dict(self.error),
+        }
+
+
+def _error_dict(error: VoiceCloneError) -> dict[str, Any]:
+    # Errors carry no headers, so nothing here can hold the API key.
+    return {
+        "type": type(error).__name__,
+        "status_code": error.status_code,
+        "message": error.message,
+        "trace_id": error.trace_id,
+    }
+
 
 def _check_path(value: object, field: str) -> object:
     if not isinstance(value, (str, os.PathLike)):
@@ -274,8 +413,8 @@ def _check_path(value: object, field: str) -> object:
     return value
 
 
-@attrs.frozen
-class CloneJob:
+@attrs.frozen(repr=False)
+class CloneJob(_CloneOptions):
     """A voice to create from local files: upload the sample (and prompt clip), then clone.
 
     The audio files are checked (format by content, size, duration) by
@@ -286,14 +425,6 @@ class CloneJob:
     audio: str | os.PathLike[str] = attrs.field(validator=_checked(_check_path))
     prompt_audio: str | os.PathLike[str] | None = _optional(_check_path)
     prompt_text: str | None = _optional(v.check_prompt_text)
-    text: str | None = _optional(v.check_text)
-    model: str | None = _optional(v.check_model)
-    language_boost: str | None = _optional(v.check_language_boost)
-    text_validation: str | None = _optional(v.check_text_validation)
-    accuracy: float | None = _optional(v.check_accuracy)
-    need_noise_reduction: bool | None = _optional(v.check_bool)
-    need_volume_normalization: bool | None = _optional(v.check_bool)
-    aigc_watermark: bool | None = _optional(v.check_bool)
 
     def __attrs_post_init__(self) -> None:
         if self.voice_id is None:
@@ -307,11 +438,7 @@ class CloneJob:
 
     def to_request(self, file_id: int, prompt_file_id: int | None = None) -> CloneRequest:
         """The clone request for this job once its files are uploaded."""
-        options = attrs.asdict(
-            self,
-            filter=lambda a, _v: a.name not in ("voice_id", "audio", "prompt_audio", "prompt_text"),
-        )
         prompt = None
         if prompt_file_id is not None and self.prompt_text is not None:
             prompt = ClonePrompt(prompt_file_id, self.prompt_text)
-        return CloneRequest(file_id, self.voice_id, clone_prompt=prompt, **options)
+        return CloneRequest(file_id, self.voice_id, clone_prompt=prompt, **self.options())

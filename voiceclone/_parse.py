@@ -11,6 +11,7 @@ fails closed: unreadable means flagged (see `parse_sensitivity`).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -32,6 +33,8 @@ __all__ = [
 _INT64_MAX = 2**63 - 1
 # ASCII only: str.isdigit() also admits "²", and lstrip("-") admitted "--5".
 _DECIMAL = re.compile(r"-?[0-9]+")
+# Longer numeric strings cannot be an int64 figure (and int() refuses huge ones anyway).
+_MAX_NUMBER_CHARS = 32
 
 
 def int64(value: object, where: str) -> int:
@@ -128,6 +131,41 @@ def parse_sensitivity(body: Mapping[str, Any]) -> tuple[bool, SensitiveType]:
 
 
 _PREVIEW_FIELDS: Final = tuple(a.name for a in attrs.fields(PreviewInfo))
+#: Preview fields that are measurements: a fractional value is rounded. The others
+#: (word_count, usage_characters) are counts, where a fraction means nothing.
+_PREVIEW_MEASURES: Final = frozenset({"audio_length", "audio_sample_rate", "audio_size", "bitrate"})
+
+
+def _preview_number(value: object, *, measure: bool) -> int | None:
+    """A non-negative preview figure from a number or a numeric string; ``None`` if odd."""
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > _MAX_NUMBER_CHARS:
+            return None
+        try:
+            value = int(text) if _DECIMAL.fullmatch(text) else float(text)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value) or not (measure or value.is_integer()):
+            return None
+        value = round(value)
+    return value if 0 <= value <= _INT64_MAX else None
+
+
+def _preview(extra: object) -> PreviewInfo | None:
+    # Preview metadata is informational: an odd value becomes None, never an error,
+    # because the voice exists once base_resp says 0 and must not look failed.
+    if not isinstance(extra, Mapping):
+        return None
+    return PreviewInfo(
+        **{
+            name: _preview_number(extra.get(name), measure=name in _PREVIEW_MEASURES)
+            for name in _PREVIEW_FIELDS
+        }
+    )
 
 
 def parse_clone_result(
@@ -136,20 +174,15 @@ def parse_clone_result(
     with _traced(trace_id):
         flag, kind = parse_sensitivity(body)
         extra = body.get("extra_info")
-        info = None
-        if extra is not None:
-            extra = _object(extra, "extra_info")
-            info = PreviewInfo(
-                **{name: _optional_int(extra, name, "extra_info") for name in _PREVIEW_FIELDS}
-            )
         return CloneResult(
             voice_id=voice_id,
             demo_audio=_optional_str(body, "demo_audio", "response") or None,
             input_sensitive=flag,
             input_sensitive_type=kind,
-            extra_info=info,
+            extra_info=None if extra is None else _preview(extra),
             trace_id=trace_id,
             attempts=attempts,
+            raw=body,
         )
 
 
@@ -177,6 +210,7 @@ def parse_uploaded_file(body: Mapping[str, Any], *, trace_id: str | None) -> Upl
             filename=_optional_str(file, "filename", "file"),
             purpose=_optional_str(file, "purpose", "file"),
             trace_id=trace_id,
+            raw=body,
         )
 
 
@@ -213,6 +247,7 @@ def _group(body: Mapping[str, Any], key: str, voice_type: str) -> list[Voice]:
                 created_time=_optional_str(item, "created_time", where),
                 description=tuple(description),
                 voice_name=_optional_str(item, "voice_name", where),
+                raw=item,
             )
         )
     return voices

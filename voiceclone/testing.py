@@ -13,7 +13,8 @@ three fixtures, all function-scoped and cleaned up after the test:
   retry waits of milliseconds (`FAST_RETRY`).
 
 The fixtures are async and need pytest-asyncio (in its ``auto`` mode, or mark
-the tests with ``@pytest.mark.asyncio``).
+the tests with ``@pytest.mark.asyncio``). `sample_wav` is re-exported from
+`voiceclone.samples`, which needs no test dependency.
 
 ```python
 async def test_my_app_clones(voiceclone_client, minimax_emulator):
@@ -28,12 +29,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
-import pytest
+try:
+    import pytest
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess without pytest
+    raise ImportError(
+        "voiceclone.testing is a pytest plugin and needs pytest; "
+        "for sample audio without it, use voiceclone.samples"
+    ) from exc
 
 from ._client import Client
 from ._retry import RetryPolicy
-from ._samples import make_wav
 from .emulator import Emulator
+from .samples import sample_wav
 
 __all__ = ["FAST_RETRY", "TEST_API_KEY", "TEST_REQUESTS_PER_MINUTE", "client_for", "sample_wav"]
 
@@ -51,20 +58,6 @@ TEST_REQUESTS_PER_MINUTE: Final = 600_000
 
 (``requests_per_minute=None`` would not do: it starts at MiniMax's 60 per minute.)
 """
-
-
-def sample_wav(seconds: float = 12.0, *, pitch_hz: float = 140.0, seed: int = 0) -> bytes:
-    """A voice-like WAV sample the emulator (and MiniMax's limits) accept.
-
-    Args:
-        seconds: duration; voice samples need 10 s to 5 min, prompt audio under 8 s.
-        pitch_hz: the fundamental frequency, to make distinct voices.
-        seed: varies the syllable pattern; the same arguments give the same bytes.
-
-    Returns:
-        The bytes of a 16-bit mono WAV file.
-    """
-    return make_wav(seconds, pitch_hz=pitch_hz, seed=seed)
 
 
 def client_for(emulator: Emulator, **overrides: Any) -> Client:

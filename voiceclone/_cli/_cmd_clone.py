@@ -37,6 +37,7 @@ def _job(args: argparse.Namespace) -> CloneJob:
         need_noise_reduction=args.noise_reduction,
         need_volume_normalization=args.volume_normalization,
         aigc_watermark=args.watermark,
+        continuous_sound=args.continuous_sound,
     )
 
 

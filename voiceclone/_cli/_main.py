@@ -124,6 +124,7 @@ def _clone_options(parser: argparse.ArgumentParser) -> None:
         ("--noise-reduction", "reduce noise in the sample"),
         ("--volume-normalization", "normalise the sample's volume"),
         ("--watermark", "mark the end of the preview audio (AIGC watermark)"),
+        ("--continuous-sound", "continuous inference: smoother prosody (speech-2.8 models)"),
     ):
         preview.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -175,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         "clone every voice of a CSV or JSONL manifest, resumably",
         epilog="manifest columns: voice_id, audio (relative to the manifest), prompt_audio, "
         "prompt_text, text, model, language_boost, text_validation, accuracy, "
-        "noise_reduction, volume_normalization, watermark",
+        "noise_reduction, volume_normalization, watermark, continuous_sound",
     )
     batch.add_argument("manifest", metavar="MANIFEST", help="a .csv (with header) or .jsonl file")
     batch.add_argument(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -31,7 +32,10 @@ ALIASES: Final = {
     "watermark": "aigc_watermark",
 }
 _PATHS: Final = ("audio", "prompt_audio")
-_FLAGS: Final = ("need_noise_reduction", "need_volume_normalization", "aigc_watermark")
+#: The yes/no columns: every boolean field of `CloneJob`, so a new flag is read as one.
+_FLAGS: Final = tuple(
+    name for name, hint in typing.get_type_hints(CloneJob).items() if hint == (bool | None)
+)
 _TRUE: Final = frozenset({"true", "yes", "y", "1", "on"})
 _FALSE: Final = frozenset({"false", "no", "n", "0", "off"})
 # Stand-ins for a missing or invalid required field, so the rest of a row is still checked.

@@ -12,6 +12,8 @@ from typing import Any
 
 __all__ = [
     "AUDIO_PURPOSES",
+    "BASIC_PLAN_KEY_PREFIX",
+    "BASIC_PLAN_REFUSED_MODELS",
     "CLONE_MAX_SECONDS",
     "CLONE_MIN_SECONDS",
     "DELETE_PURPOSES",
@@ -68,6 +70,12 @@ MODELS = frozenset(
         "speech-01-turbo",
     }
 )
+
+#: An account whose API key starts with this is on a plan without the newest models:
+#: a clone with one of `BASIC_PLAN_REFUSED_MODELS` is answered 2061, so tests can
+#: reach "model not available on the account's plan" without a fault.
+BASIC_PLAN_KEY_PREFIX = "basic-plan-"
+BASIC_PLAN_REFUSED_MODELS = frozenset({"speech-2.8-hd", "speech-2.8-turbo"})
 
 LANGUAGE_BOOSTS = frozenset(
     {
@@ -126,6 +134,8 @@ _MESSAGES = {
     1024: "internal error",
     1026: "input new_sensitive",
     1027: "output new_sensitive",
+    1028: "quota exhausted",
+    1030: "quota exhausted",
     1033: "system error",
     1039: "rate limit exceeded(TPM)",
     1041: "conn limit",
@@ -142,6 +152,7 @@ _MESSAGES = {
     2048: "prompt audio too long",
     2049: "invalid api key",
     2056: "usage limit exceeded",
+    2061: "model not supported by your plan",
 }
 
 

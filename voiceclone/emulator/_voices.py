@@ -9,6 +9,8 @@ from typing import Any
 
 from voiceclone.emulator._files import known_file
 from voiceclone.emulator._rules import (
+    BASIC_PLAN_KEY_PREFIX,
+    BASIC_PLAN_REFUSED_MODELS,
     CLONE_MAX_SECONDS,
     CLONE_MIN_SECONDS,
     LANGUAGE_BOOSTS,
@@ -43,7 +45,13 @@ SYSTEM_VOICES: tuple[dict[str, Any], ...] = (
     },
 )
 
-_BOOL_FIELDS = ("need_noise_reduction", "need_volume_normalization", "aigc_watermark")
+_BOOL_FIELDS = (
+    "need_noise_reduction",
+    "need_volume_normalization",
+    "aigc_watermark",
+    # Documented for the speech-2.8 models; the API does not refuse it with others.
+    "continuous_sound",
+)
 _WORD = re.compile(r"[^\W_]+|[\u3400-\u9fff]")
 # Content triggers that let tests reach the moderation paths deterministically.
 _FLAGGED_WORD = re.compile(r"\bFLAGGED\b")
@@ -153,6 +161,10 @@ def clone_voice(world: World, call: Call) -> dict[str, Any]:
             call, clone_prompt["prompt_audio"], "clone_prompt.prompt_audio", "prompt_audio"
         )
     text, model = _check_options(request)
+    if model in BASIC_PLAN_REFUSED_MODELS and call.account.api_key.startswith(
+        BASIC_PLAN_KEY_PREFIX
+    ):
+        raise ApiError(2061)
 
     duration = sample.audio.duration if sample.audio else None
     if duration is None:
