@@ -280,8 +280,9 @@ async def test_clone_answer_with_odd_preview_details_over_the_wire(
 async def test_clone_answer_with_an_unreadable_sensitivity_over_the_wire(
     client: Client, emu: Emulator
 ) -> None:
-    # Still a result: the voice exists, only the details that could not be read are lost.
+    # Still a result: the voice exists; the flag that cannot be read counts as flagged.
     emu.inject(respond(ok(input_sensitive="no", demo_audio="https://cdn.example/p.mp3")))
     result = await client.clone(file_id=1, voice_id="Narrator001")
-    assert (result.voice_id, result.demo_audio) == ("Narrator001", None)
+    assert (result.voice_id, result.demo_audio) == ("Narrator001", "https://cdn.example/p.mp3")
+    assert (result.input_sensitive, result.input_sensitive_type) == (True, SensitiveType.OTHER)
     assert emu.stats.requests["voice_clone"] == 1

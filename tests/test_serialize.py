@@ -107,7 +107,7 @@ def test_outcome_to_dict_and_unwrap() -> None:
         "result": result.to_dict(),
         "error": None,
     }
-    error = error_for_status(2039, "voice_id already exists", trace_id="t3")
+    error = error_for_status(2039, "voice_id already exists", trace_id="t3", http_status=200)
     bad = CloneOutcome(1, CloneJob("Narrator002", "a.wav"), error=error)
     with pytest.raises(VoiceIdConflictError) as raised:
         bad.unwrap()
@@ -115,6 +115,7 @@ def test_outcome_to_dict_and_unwrap() -> None:
     assert bad.to_dict()["error"] == {
         "type": "VoiceIdConflictError",
         "status_code": 2039,
+        "http_status": 200,
         "message": "MiniMax status 2039: voice_id already exists",
         "trace_id": "t3",
     }
@@ -123,6 +124,7 @@ def test_outcome_to_dict_and_unwrap() -> None:
     assert refused.to_dict()["error"] == {
         "type": "ValidationError",
         "status_code": None,
+        "http_status": None,
         "message": "requests[2]: repeats",
         "trace_id": None,
     }

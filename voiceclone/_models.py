@@ -384,8 +384,9 @@ class CloneOutcome:
         """A JSON-ready dict with the same keys every time, for logs and result files.
 
         ``result`` is `CloneResult.to_dict` or ``None``; ``error`` is ``None`` or
-        ``{"type", "status_code", "message", "trace_id"}`` (the class name, MiniMax's
-        code or ``None``, the message without the trace id, the trace id).
+        ``{"type", "status_code", "http_status", "message", "trace_id"}`` (the class
+        name, MiniMax's code or ``None``, the HTTP status or ``None``, the message
+        without the trace id, the trace id).
         """
         return {
             "index": self.index,
@@ -402,6 +403,7 @@ def _error_dict(error: VoiceCloneError) -> dict[str, Any]:
     return {
         "type": type(error).__name__,
         "status_code": error.status_code,
+        "http_status": error.http_status,
         "message": error.message,
         "trace_id": error.trace_id,
     }
