@@ -469,9 +469,10 @@ async def test_emulator_subcommand_serves_until_interrupted() -> None:
     assert run.status == 0
 
 
-async def test_demo_runs_offline_and_prints_its_table() -> None:
+async def test_demo_runs_offline_and_keeps_its_outputs(tmp_path: Path) -> None:
     env = cli_env(None, COLUMNS="80")  # narrow: errors are listed under the table
-    run = await cli("demo", "--voices", "4", "--rpm", "600", env=env)
+    folder = tmp_path / "demo"
+    run = await cli("demo", "--voices", "4", "--rpm", "600", "--out-dir", str(folder), env=env)
     assert run.status == 0, run.err
     for expected in (
         "Results",
@@ -484,7 +485,38 @@ async def test_demo_runs_offline_and_prints_its_table() -> None:
         "deliberate",
         "(all deliberate)",
         "[1] Short_Sample: audio: lasts 4.0 s",
-        "KiB WAV downloaded for Demo_",
+        "Demo_Aria_01.wav",  # the saved preview, instead of a link that ends with the demo
     ):
         assert expected in run.out, expected
+    text = " ".join(run.out.split())
     assert re.search(r"cloned +5 of 8 voices\s+\(2\s+recovered", run.out), run.out
+    assert f"outputs kept in {folder}" in text
+    # The gap to the ideal is explained by what was measured.
+    why = re.search(r"why (\d+) clone requests for 6 voices: (\d+) more for retries", text)
+    assert why is not None, text
+    assert int(why.group(2)) == int(why.group(1)) - 6 >= 2  # two answers lost, at least
+    assert "the emulator's burst of 15 goes unused" in text
+    # Everything is kept: the samples, a preview per voice with one, the journal, results.
+    assert f"kept {folder}: samples/" in text
+    records = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 8
+    with_preview = [r for r in records if r.get("demo_audio")]
+    assert len(with_preview) == 3  # the recovered voices have none
+    for record in with_preview:
+        assert Path(record["demo_path"]).read_bytes()[:4] == b"RIFF"  # noqa: ASYNC240
+        assert Path(record["demo_path"]).parent == folder / "previews"
+    assert len(list((folder / "samples").glob("*.wav"))) == 8
+    assert (folder / "journal.jsonl").stat().st_size > 0
+    # The folder must be new or empty: a journal there would resume an earlier demo.
+    run = await cli("demo", "--out-dir", str(folder), env=env)
+    assert run.status == 2
+    assert "not an empty folder" in run.err
+
+
+async def test_demo_without_keeping_leaves_nothing(tmp_path: Path) -> None:
+    run = await cli("demo", "--voices", "1", "--rpm", "6000", "--no-keep", env=cli_env(None))
+    assert run.status == 0, run.err
+    assert "nothing (--no-keep)" in run.out
+    folder = re.search(r"in a temporary folder, (\S+)", run.out)
+    assert folder is not None, run.out
+    assert not Path(folder.group(1)).exists()  # noqa: ASYNC240

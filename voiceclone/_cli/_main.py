@@ -179,6 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="the emulator's clone limit per minute (the client is told it too)",
     )
+    keep = demo.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--out-dir",
+        metavar="DIR",
+        help="keep the samples, previews, journal and results here (a new or empty folder; "
+        "default: voiceclone-demo-DATE-TIME in the current directory)",
+    )
+    keep.add_argument(
+        "--no-keep", action="store_true", help="work in a temporary folder, deleted at the end"
+    )
 
     clone = command("clone", "upload one sample and clone a voice from it")
     _clone_options(clone)
