@@ -69,6 +69,10 @@ async def test_batch_json_writes_one_record_per_voice_and_people_text_to_stderr(
     assert "cloned 3 of 3 (3 resumed from the journal)" in run.err
     assert not (tmp_path / "-").exists()
     assert not (Path.cwd() / "-").exists()
+    # A dry run has no records: with --json its stdout stays empty.
+    run = await cli("batch", str(manifest), "--dry-run", "--json", emu=emu)
+    assert (run.status, run.out) == (0, "")
+    assert "3 voices" in run.err
 
 
 async def _closed_stdout(args: list[str], env: dict[str, str]) -> tuple[int, str]:

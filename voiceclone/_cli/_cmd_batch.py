@@ -53,9 +53,9 @@ def report_problems(ui: Ui, problems: Sequence[Problem]) -> None:
         )
 
 
-def _dry_run(ui: Ui, manifest: Manifest) -> int:
+def _dry_run(ui: Ui, manifest: Manifest, human: Console) -> int:
     if manifest.ok:
-        ui.out.print(
+        human.print(
             f"[green]ok[/]: {len(manifest.rows)} voices in {escape(str(manifest.path))} "
             "are valid and their audio files are readable; nothing was sent"
         )
@@ -147,8 +147,10 @@ def _refuse(ui: Ui, manifest: Manifest, problems: Sequence[Problem]) -> int:
 async def batch(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``voiceclone batch``."""
     manifest = load_manifest(args.manifest)
+    # With records on stdout, everything for people goes to stderr.
+    human: Console = ui.err if args.json or args.out == STDOUT else ui.out
     if args.dry_run:
-        return _dry_run(ui, manifest)
+        return _dry_run(ui, manifest, human)
     if manifest.blocking:
         return _refuse(ui, manifest, manifest.blocking)
     if not manifest.ok and not args.skip_invalid:
@@ -171,8 +173,6 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
         on_response=progress.on_response,
     )
     records = _Records(args)
-    # With records on stdout, the table and the summary are for people: stderr.
-    human: Console = ui.err if records.to_stdout else ui.out
     rows: list[ResultRow] = list(skipped)
     try:
         for row in skipped:
