@@ -147,6 +147,17 @@ async def test_batch_table_shows_a_preview_name_with_spaces_as_text(
     assert "cloned 2 of 2" in run.out
 
 
+async def test_manifest_problems_quote_cells_and_file_names_as_text(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    manifest = csv_manifest(tmp_path, [f"GoodVoice01,{ESCAPES}[/].wav,,"])
+    run = await cli("batch", str(manifest), "--dry-run", emu=emu)
+    assert run.status == 2
+    assert "line 2  audio:" in run.err
+    assert "\\x1b[2J" in run.err
+    assert_inert(run.err)
+
+
 # -- local files -----------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from voiceclone._cli._render import (
     tally,
 )
 from voiceclone._cli._ui import Ui
+from voiceclone._text import safe_text
 
 __all__ = ["batch", "report_problems", "summary_line"]
 
@@ -44,13 +45,14 @@ STDOUT = "-"
 
 
 def report_problems(ui: Ui, problems: Sequence[Problem]) -> None:
-    """Every problem, one per line, on stderr (always shown, even with ``--quiet``)."""
+    """Every problem, one per line, on stderr (always shown, even with ``--quiet``).
+
+    Problems quote the manifest's cells and file names, which may hold anything.
+    """
     for problem in problems:
         where = f"line {problem.line}" if problem.line else "manifest"
-        ui.err.print(
-            f"  [bold]{where}[/]  [cyan]{escape(problem.field)}[/]: {escape(problem.problem)}",
-            soft_wrap=True,
-        )
+        field, text = escape(safe_text(problem.field)), escape(safe_text(problem.problem))
+        ui.err.print(f"  [bold]{where}[/]  [cyan]{field}[/]: {text}", soft_wrap=True)
 
 
 def _dry_run(ui: Ui, manifest: Manifest, human: Console) -> int:
