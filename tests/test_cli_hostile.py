@@ -4,6 +4,7 @@ terminal escapes, and local file failures are reported after the result they fol
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import resource
 import signal
@@ -147,14 +148,16 @@ async def test_batch_table_shows_a_preview_name_with_spaces_as_text(
     assert "cloned 2 of 2" in run.out
 
 
-async def test_manifest_problems_quote_cells_and_file_names_as_text(
+async def test_manifest_problems_quote_cells_and_field_names_as_text(
     emu: Emulator, tmp_path: Path
 ) -> None:
-    manifest = csv_manifest(tmp_path, [f"GoodVoice01,{ESCAPES}[/].wav,,"])
+    voices_dir(tmp_path, 1)
+    manifest = tmp_path / "voices.jsonl"
+    row = {"voice_id": "GoodVoice01", "audio": "voice0.wav", f"x{ESCAPES}[/]": 1}
+    manifest.write_text(json.dumps(row) + "\n", encoding="utf-8")
     run = await cli("batch", str(manifest), "--dry-run", emu=emu)
     assert run.status == 2
-    assert "line 2  audio:" in run.err
-    assert "\\x1b[2J" in run.err
+    assert "line 1  x\\x1b[2J" in run.err
     assert_inert(run.err)
 
 
