@@ -233,6 +233,31 @@ async def test_a_full_disk_under_the_journal_exits_4_with_a_resume_hint(
     assert set(emu.account(KEY).voices) == {f"Full{i:07d}" for i in range(count)}
 
 
+async def test_a_full_disk_under_the_results_file_exits_4(emu: Emulator, tmp_path: Path) -> None:
+    count = 6
+    voices_dir(tmp_path, count)
+    manifest = csv_manifest(tmp_path, [f"Full{i:07d},voice{i}.wav,," for i in range(count)])
+    out = tmp_path / "results.jsonl"
+    args = ["batch", str(manifest), "--rpm", FAST_RPM, "--max-in-flight", "1", "--no-journal"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voiceclone.cli",
+        *args,
+        "--out",
+        str(out),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=cli_env(emu, PYTHONDONTWRITEBYTECODE="1"),
+        preexec_fn=lambda: _limit_file_size(1024),
+    )
+    run = await finish(proc)
+    assert run.status == 4, run.err
+    assert re.search(rf"results not writable: \d+ finished \(--out {out}: File too large", run.err)
+    assert "re-run" not in run.err  # no journal: nothing to resume from
+    assert "Traceback" not in run.err
+
+
 async def test_download_demo_to_stdout(emu: Emulator, tmp_path: Path) -> None:
     (sample,) = voices_dir(tmp_path, 1)
     args = ["clone", str(sample), "--voice-id", "Narrator001", "--text", "Hi."]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -113,11 +114,16 @@ def _open_out(path: str | None) -> IO[str] | None:
         raise UsageError(f"--out {path}: {exc.strerror or 'cannot be written'}") from None
 
 
+class _OutputError(Exception):
+    """The ``--out`` file could not be written mid-batch (a full disk)."""
+
+
 class _Records:
     """Where each voice's JSON record goes: ``--json`` (stdout) and ``--out`` (a file or -)."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.to_stdout = bool(args.json) or args.out == STDOUT
+        self._path = args.out
         self._file = _open_out(args.out if args.out != STDOUT else None)
 
     def write(self, data: dict[str, Any]) -> None:
@@ -128,12 +134,16 @@ class _Records:
             sys.stdout.write(line)
             sys.stdout.flush()
         if self._file is not None:
-            self._file.write(line)
-            self._file.flush()
+            try:
+                self._file.write(line)
+                self._file.flush()
+            except OSError as exc:
+                raise _OutputError(f"--out {self._path}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            with contextlib.suppress(OSError):  # already reported by `write`
+                self._file.close()
 
 
 def _refuse(ui: Ui, manifest: Manifest, problems: Sequence[Problem]) -> int:
@@ -196,9 +206,15 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
         raise
     except BrokenPipeError:
         raise
+    except _OutputError as exc:
+        resume = "; re-run to resume" if journal is not None else ""
+        ui.error(f"results not writable: {progress.done} finished{resume} ({exc})")
+        return JOURNAL
     except (JournalError, OSError) as exc:
-        # The journal is the only file a batch writes, so an OSError escaping it is
-        # the journal's (a full disk, a lost mount). What it holds stays valid.
+        if journal is None:
+            raise
+        # The journal is the only file the batch itself writes, so an OSError escaping
+        # it is the journal's (a full disk, a lost mount). What it holds stays valid.
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         ui.error(
             f"journal not writable: {progress.done} finished; re-run to resume "

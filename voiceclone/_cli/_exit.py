@@ -31,8 +31,8 @@ USAGE: Final = 2
 #: Configuration or authentication: no key, a key the server refuses, a bad base URL.
 #: Retrying will not help until the setup is fixed.
 CONFIG: Final = 3
-#: The batch journal cannot be read or written (full disk, damaged file); what it
-#: recorded stays valid and a re-run resumes.
+#: The batch journal (or the ``--out`` file) cannot be read or written: a full disk,
+#: a damaged file. What the journal recorded stays valid and a re-run resumes.
 JOURNAL: Final = 4
 #: Stopped by Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED: Final = 130

@@ -37,7 +37,7 @@ exit status:
   {FAILED:<4} some voices failed (the others were cloned)
   {USAGE:<4} usage or input error: nothing was sent
   {CONFIG:<4} configuration or authentication: no API key, a key refused, a bad base URL
-  {JOURNAL:<4} the journal cannot be written or read; a re-run resumes
+  {JOURNAL:<4} the journal (or the --out file) cannot be written or read; a re-run resumes
   {INTERRUPTED:<4} interrupted by Ctrl-C; a batch re-run with the same journal resumes
   {PIPE_CLOSED:<4} stdout was closed by its reader (| head)
   {TERMINATED:<4} stopped by SIGTERM; a batch re-run resumes
