@@ -96,9 +96,10 @@ def summary_grid(
         f"{counts.failed}: {counts.reasons_text() or 'none'}"
         + (" [dim](all deliberate)[/]" if counts.failed == run.deliberate else ""),
     )
+    answers = "answer" if progress.rate_limited == 1 else "answers"
     grid.add_row(
         "server",
-        f"{progress.rate_limited} rate-limit answers, {http_5xx} HTTP 5xx, "
+        f"{progress.rate_limited} rate-limit {answers}, {http_5xx} HTTP 5xx, "
         f"{emu.stats.dropped} dropped connections; {progress.retries} retries",
     )
     for name, text in _time_rows(run, progress, emu):
