@@ -137,6 +137,8 @@ class _Records:
             try:
                 self._file.write(line)
                 self._file.flush()
+            except BrokenPipeError:  # --out /dev/stdout down a closed pipe: as for stdout
+                raise
             except OSError as exc:
                 raise _OutputError(f"--out {self._path}: {exc.strerror or exc}") from None
 
