@@ -197,3 +197,38 @@ def test_parse_bool(value: object, expected: bool) -> None:
 def test_parse_bool_refuses_anything_else(value: object) -> None:
     with pytest.raises(ValueError, match="must be true or false"):
         parse_bool(value)
+
+
+def test_invalid_rows_are_kept_apart_with_their_voice_ids(folder: Path) -> None:
+    manifest = load_manifest(
+        write(
+            folder / "voices.csv",
+            "voice_id,audio\nNarrator001,audio/a.wav\nNarrator002,short.wav\n,audio/b.wav\n"
+            "Narrator004,audio/b.wav,extra\n",
+        )
+    )
+    assert [row.line for row in manifest.rows] == [2]
+    assert [(i.line, i.voice_id) for i in manifest.invalid] == [
+        (3, "Narrator002"),
+        (4, None),
+        (5, "Narrator004"),
+    ]
+    # A row with more cells than the header could be built, but is not valid.
+    assert [p.problem for p in manifest.invalid[2].problems] == [
+        "row has more cells than the header"
+    ]
+    assert manifest.blocking == ()
+
+
+def test_header_and_file_problems_block_every_row(folder: Path) -> None:
+    unknown = load_manifest(
+        write(folder / "a.csv", "voice_id,audio,colour\nNarrator001,audio/a.wav,red\n")
+    )
+    assert [(p.line, p.field) for p in unknown.blocking] == [(1, "colour")]
+    assert unknown.invalid == ()
+    empty = load_manifest(write(folder / "b.csv", ""))
+    assert [p.line for p in empty.blocking] == [0]
+    # In JSONL every line is a row: a bad first line is that row's problem, not the file's.
+    jsonl = load_manifest(write(folder / "c.jsonl", '{"voice_id": "Narrator001", "audio": 1}\n'))
+    assert jsonl.blocking == ()
+    assert [(i.line, i.voice_id) for i in jsonl.invalid] == [(1, "Narrator001")]

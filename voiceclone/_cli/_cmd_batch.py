@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from rich.console import Console
 from rich.markup import escape
 
+from voiceclone import JournalError, ValidationError
 from voiceclone._cli._connect import make_client
-from voiceclone._cli._exit import FAILED, OK, USAGE, UsageError
-from voiceclone._cli._manifest import Manifest, Problem, load_manifest
+from voiceclone._cli._exit import (
+    CONFIG,
+    FAILED,
+    JOURNAL,
+    OK,
+    USAGE,
+    UsageError,
+    is_setup_problem,
+)
+from voiceclone._cli._manifest import InvalidRow, Manifest, Problem, load_manifest
 from voiceclone._cli._progress import BatchProgress
 from voiceclone._cli._render import (
     ResultRow,
@@ -23,26 +35,30 @@ from voiceclone._cli._render import (
     tally,
 )
 from voiceclone._cli._ui import Ui
+from voiceclone._text import safe_text
 
 __all__ = ["batch", "report_problems", "summary_line"]
 
 #: Above this many voices the final table lists only the failures.
 FULL_TABLE_ROWS = 200
+#: ``--out -`` writes the records to stdout, like ``--json``.
+STDOUT = "-"
 
 
 def report_problems(ui: Ui, problems: Sequence[Problem]) -> None:
-    """Every problem, one per line, on stderr (always shown, even with ``--quiet``)."""
+    """Every problem, one per line, on stderr (always shown, even with ``--quiet``).
+
+    Problems quote the manifest's cells and file names, which may hold anything.
+    """
     for problem in problems:
         where = f"line {problem.line}" if problem.line else "manifest"
-        ui.err.print(
-            f"  [bold]{where}[/]  [cyan]{escape(problem.field)}[/]: {escape(problem.problem)}",
-            soft_wrap=True,
-        )
+        field, text = escape(safe_text(problem.field)), escape(safe_text(problem.problem))
+        ui.err.print(f"  [bold]{where}[/]  [cyan]{field}[/]: {text}", soft_wrap=True)
 
 
-def _dry_run(ui: Ui, manifest: Manifest) -> int:
+def _dry_run(ui: Ui, manifest: Manifest, human: Console) -> int:
     if manifest.ok:
-        ui.out.print(
+        human.print(
             f"[green]ok[/]: {len(manifest.rows)} voices in {escape(str(manifest.path))} "
             "are valid and their audio files are readable; nothing was sent"
         )
@@ -78,6 +94,17 @@ def summary_line(rows: Sequence[ResultRow], progress: BatchProgress) -> str:
     return text
 
 
+def _skipped_row(invalid: InvalidRow) -> ResultRow:
+    first = invalid.problems[0]
+    more = len(invalid.problems) - 1
+    return ResultRow(
+        invalid.voice_id or "",
+        error=ValidationError(first.field, first.problem),
+        line=invalid.line,
+        note=f"and {more} more problem(s), listed above" if more else None,
+    )
+
+
 def _open_out(path: str | None) -> IO[str] | None:
     if path is None:
         return None
@@ -87,18 +114,69 @@ def _open_out(path: str | None) -> IO[str] | None:
         raise UsageError(f"--out {path}: {exc.strerror or 'cannot be written'}") from None
 
 
+class _OutputError(Exception):
+    """The ``--out`` file could not be written mid-batch (a full disk)."""
+
+
+class _Records:
+    """Where each voice's JSON record goes: ``--json`` (stdout) and ``--out`` (a file or -)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.to_stdout = bool(args.json) or args.out == STDOUT
+        self._path = args.out
+        self._file = _open_out(args.out if args.out != STDOUT else None)
+
+    def write(self, data: dict[str, Any]) -> None:
+        # One line per voice, flushed at once, so that a reader down a pipe (jq, a
+        # script) sees each voice as it finishes.
+        line = json.dumps(data) + "\n"
+        if self.to_stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        if self._file is not None:
+            try:
+                self._file.write(line)
+                self._file.flush()
+            except BrokenPipeError:  # --out /dev/stdout down a closed pipe: as for stdout
+                raise
+            except OSError as exc:
+                raise _OutputError(f"--out {self._path}: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):  # already reported by `write`
+                self._file.close()
+
+
+def _refuse(ui: Ui, manifest: Manifest, problems: Sequence[Problem]) -> int:
+    report_problems(ui, problems)
+    hint = "" if manifest.blocking else "; --skip-invalid runs the valid rows"
+    ui.error(
+        f"{len(problems)} problem(s) in {manifest.path}; nothing was sent "
+        f"(fix them, then check again with --dry-run{hint})"
+    )
+    return USAGE
+
+
 async def batch(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``voiceclone batch``."""
     manifest = load_manifest(args.manifest)
+    # With records on stdout, everything for people goes to stderr.
+    human: Console = ui.err if args.json or args.out == STDOUT else ui.out
     if args.dry_run:
-        return _dry_run(ui, manifest)
-    if not manifest.ok:
+        return _dry_run(ui, manifest, human)
+    if manifest.blocking:
+        return _refuse(ui, manifest, manifest.blocking)
+    if not manifest.ok and not args.skip_invalid:
+        return _refuse(ui, manifest, manifest.problems)
+    skipped = [_skipped_row(invalid) for invalid in manifest.invalid]
+    if skipped:
         report_problems(ui, manifest.problems)
-        ui.error(
-            f"{len(manifest.problems)} problem(s) in {manifest.path}; nothing was sent "
-            "(fix them, then check again with --dry-run)"
+        ui.err.print(
+            f"[yellow]skipping {len(skipped)} invalid row(s)[/]; "
+            f"cloning the other {len(manifest.rows)}",
+            soft_wrap=True,
         )
-        return USAGE
     journal = None if args.no_journal else Path(args.journal or f"{manifest.path}.journal.jsonl")
     progress = BatchProgress(ui, total=len(manifest.rows))
     client = make_client(
@@ -108,9 +186,11 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
         on_retry=progress.on_retry,
         on_response=progress.on_response,
     )
-    out = _open_out(args.out)
-    rows: list[ResultRow] = []
+    records = _Records(args)
+    rows: list[ResultRow] = list(skipped)
     try:
+        for row in skipped:
+            records.write(_skipped_record(row, manifest))
         async with client:
             with progress:
                 async for outcome in client.clone_jobs(manifest.jobs, journal=journal):
@@ -118,9 +198,7 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
                     row = row_from_outcome(outcome, line=manifest.rows[outcome.index].line)
                     progress.record(outcome)
                     rows.append(row)
-                    if out is not None:
-                        out.write(json.dumps(record(row)) + "\n")
-                        out.flush()
+                    records.write(record(row))
     except asyncio.CancelledError:
         where = f"; {journal} keeps them: run the same command again to resume" if journal else ""
         ui.err.print(
@@ -128,14 +206,40 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
             f"{escape(where)}"
         )
         raise
+    except BrokenPipeError:
+        raise
+    except _OutputError as exc:
+        resume = "; re-run to resume" if journal is not None else ""
+        ui.error(f"results not writable: {progress.done} finished{resume} ({exc})")
+        return JOURNAL
+    except (JournalError, OSError) as exc:
+        if journal is None:
+            raise
+        # The journal is the only file the batch itself writes, so an OSError escaping
+        # it is the journal's (a full disk, a lost mount). What it holds stays valid.
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        ui.error(
+            f"journal not writable: {progress.done} finished; re-run to resume "
+            f"({journal}: {reason})"
+        )
+        return JOURNAL
     finally:
-        if out is not None:
-            out.close()
+        records.close()
     rows.sort(key=lambda row: row.line or 0)
     shown = rows if len(rows) <= FULL_TABLE_ROWS else [row for row in rows if not row.ok]
     if shown:
-        ui.out.print(results_table(shown, width=ui.out.width))
-    ui.out.print(summary_line(rows, progress), soft_wrap=True)
+        human.print(results_table(shown, width=human.width))
+    human.print(summary_line(rows, progress), soft_wrap=True)
     if journal is not None:
         ui.note(f"[dim]journal: {escape(str(journal))}[/]")
-    return OK if all(row.ok for row in rows) else FAILED
+    if all(row.ok for row in rows):
+        return OK
+    return CONFIG if any(is_setup_problem(row.error) for row in rows) else FAILED
+
+
+def _skipped_record(row: ResultRow, manifest: Manifest) -> dict[str, Any]:
+    data = record(row)
+    invalid = next(i for i in manifest.invalid if i.line == row.line)
+    data["voice_id"] = invalid.voice_id  # None when the row has none
+    data["problems"] = [f"{p.field}: {p.problem}" for p in invalid.problems]
+    return data

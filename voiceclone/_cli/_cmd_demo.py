@@ -3,26 +3,33 @@
 No API key and no network: sample voices are generated as WAV files, the
 emulator runs in this process with a realistic rate limit (scaled so the demo
 takes seconds) and a little fault injection, and the voices are batch-cloned
-through the public SDK exactly as against MiniMax.
+through the public SDK exactly as against MiniMax. The samples, the previews,
+the journal and a results file are kept in a folder the user can open after.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
 import secrets
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Final
 
+import attrs
 from rich.markup import escape
-from rich.table import Table
 
 from voiceclone import Client, RetryPolicy, ValidationError, VoiceCloneError
 from voiceclone._cli._cmd_batch import FULL_TABLE_ROWS
 from voiceclone._cli._demo_inputs import DemoInput, write_inputs
-from voiceclone._cli._exit import FAILED, OK
+from voiceclone._cli._demo_report import DemoRun, summary_grid
+from voiceclone._cli._exit import FAILED, OK, UsageError
 from voiceclone._cli._progress import BatchProgress
-from voiceclone._cli._render import ResultRow, results_table, row_from_outcome, tally
+from voiceclone._cli._render import ResultRow, record, results_table, row_from_outcome
 from voiceclone._cli._ui import Ui
 from voiceclone._validate import check_job
 from voiceclone.emulator import Emulator, Fault, Faults
@@ -38,6 +45,12 @@ DEMO_FAULTS = Faults(
 )
 #: Seconds the emulator takes to answer each request.
 DEMO_LATENCY = 0.08
+#: Preview downloads at once: a handful, as a user's script would.
+PREVIEW_DOWNLOADS: Final = 8
+#: The outputs' folder unless --out-dir names one: new in the current directory.
+DEFAULT_FOLDER: Final = "voiceclone-demo-%Y%m%d-%H%M%S"
+JOURNAL: Final = "journal.jsonl"
+RESULTS: Final = "results.jsonl"
 
 
 def _refusal(item: DemoInput) -> ValidationError | None:
@@ -46,11 +59,12 @@ def _refusal(item: DemoInput) -> ValidationError | None:
     return problems[0] if problems else None
 
 
-def _intro(ui: Ui, inputs: Sequence[DemoInput], folder: Path, emu: Emulator) -> None:
+def _intro(ui: Ui, inputs: Sequence[DemoInput], folder: Path, kept: bool, emu: Emulator) -> None:
     bad = sum(1 for item in inputs if item.note)
+    where = "kept in" if kept else "in a temporary folder,"
     ui.out.print(
         f"[bold]voiceclone demo[/]: {len(inputs) - bad} sample voices (10-14 s WAV, 85-255 Hz) "
-        f"and {bad} deliberately bad inputs in {escape(str(folder))}"
+        f"and {bad} deliberately bad inputs; outputs {where} {escape(str(folder))}"
     )
     ui.out.print(
         f"emulator at {emu.base_url}: {emu.rpm:g} clones/min (burst {emu.burst}), "
@@ -59,62 +73,28 @@ def _intro(ui: Ui, inputs: Sequence[DemoInput], folder: Path, emu: Emulator) -> 
     )
 
 
-def _summary(
-    ui: Ui,
-    rows: Sequence[ResultRow],
-    inputs: Sequence[DemoInput],
-    progress: BatchProgress,
-    emu: Emulator,
-    sent: int,
-    preview: str | None,
-) -> None:
-    counts = tally(rows)
-    deliberate = sum(1 for item in inputs if item.expect in ("refused", "failed"))
-    http_5xx = sum(n for status, n in emu.stats.http_statuses.items() if status >= 500)
-    rpm = emu.rpm or 0.0
-    ideal = sent * 60.0 / rpm if rpm else 0.0
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    grid.add_row(
-        "cloned",
-        f"[green]{counts.cloned}[/] of {counts.total} voices "
-        f"({counts.recovered} recovered after a lost answer, {counts.flagged} flagged sensitive)",
-    )
-    grid.add_row(
-        "failed",
-        f"{counts.failed}: {counts.reasons_text() or 'none'}"
-        + (" [dim](all deliberate)[/]" if counts.failed == deliberate else ""),
-    )
-    grid.add_row(
-        "server",
-        f"{progress.rate_limited} rate-limit answers, {http_5xx} HTTP 5xx, "
-        f"{emu.stats.dropped} dropped connections; {progress.retries} retries",
-    )
-    grid.add_row(
-        "time",
-        f"{progress.elapsed:.1f} s for {sent} voices sent; the ideal at {rpm:g}/min is "
-        f"{ideal:.1f} s ({ideal / progress.elapsed:.0%} of the limit used)",
-    )
-    if preview:
-        grid.add_row("preview", preview)
-    ui.out.print()
-    ui.out.print(grid)
+async def _save_previews(
+    client: Client, rows: dict[str, ResultRow], folder: Path
+) -> dict[str, ResultRow]:
+    """Download every preview into ``folder``, as a user would; rows gain the saved path.
 
+    The emulator's links end with the demo, the files stay. A failed download
+    leaves its row with the link.
+    """
+    slots = asyncio.Semaphore(PREVIEW_DOWNLOADS)
 
-async def _fetch_preview(client: Client, rows: Sequence[ResultRow], folder: Path) -> str | None:
-    """Download one preview, as a user would, and say what arrived."""
-    first = next((r for r in rows if r.result is not None and r.result.demo_audio), None)
-    if first is None or first.result is None:
-        return None
-    try:
-        path = await client.download_demo(first.result, folder / "preview.wav")
-    except VoiceCloneError as exc:
-        return f"[red]download failed[/]: {escape(str(exc))}"
-    return (
-        f"{path.stat().st_size / 1024:.0f} KiB WAV downloaded for {escape(first.voice_id)} "
-        "(links work while the emulator runs)"
-    )
+    async def save(row: ResultRow) -> ResultRow:
+        assert row.result is not None
+        async with slots:
+            try:
+                path = await client.download_demo(row.result, folder / f"{row.voice_id}.wav")
+            except (VoiceCloneError, OSError):
+                return row
+        return attrs.evolve(row, saved_preview=path)
+
+    with_preview = [r for r in rows.values() if r.result is not None and r.result.demo_audio]
+    saved = await asyncio.gather(*(save(row) for row in with_preview))
+    return {row.voice_id: row for row in saved}
 
 
 def _unexpected(rows: Sequence[ResultRow], inputs: Sequence[DemoInput]) -> list[str]:
@@ -128,12 +108,48 @@ def _unexpected(rows: Sequence[ResultRow], inputs: Sequence[DemoInput]) -> list[
     return wrong
 
 
+def _new_folder(args: argparse.Namespace) -> Path:
+    """The folder the demo keeps its outputs in: new, or empty.
+
+    Raises:
+        UsageError: it holds files already (a journal there would resume an
+            earlier demo against a fresh emulator), or cannot be created.
+    """
+    folder = Path(args.out_dir or time.strftime(DEFAULT_FOLDER)).absolute()
+    try:
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise UsageError(f"--out-dir {folder}: not an empty folder; choose a new one")
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out-dir {folder}: {exc.strerror or 'cannot be created'}") from None
+    return folder
+
+
+@contextlib.contextmanager
+def _workspace(args: argparse.Namespace) -> Iterator[tuple[Path, bool]]:
+    """The folder to work in, with its ``samples`` and ``previews``, and whether it is kept."""
+    if args.no_keep:
+        with tempfile.TemporaryDirectory(prefix="voiceclone-demo-") as tmp:
+            (Path(tmp) / "samples").mkdir()
+            yield Path(tmp), False
+    else:
+        folder = _new_folder(args)
+        (folder / "samples").mkdir()
+        (folder / "previews").mkdir()
+        yield folder, True
+
+
+def _write_results(path: Path, rows: Sequence[ResultRow]) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(record(row)) + "\n")
+
+
 async def demo(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``voiceclone demo``."""
     key = f"demo-{secrets.token_hex(8)}"
-    with tempfile.TemporaryDirectory(prefix="voiceclone-demo-") as tmp:
-        folder = Path(tmp)
-        inputs = write_inputs(folder, args.voices)
+    with _workspace(args) as (folder, kept):
+        inputs = write_inputs(folder / "samples", args.voices)
         notes = {item.job.voice_id: item.note for item in inputs}
         refused = {item.job.voice_id: _refusal(item) for item in inputs}
         burst = max(2, args.rpm // 40)
@@ -146,7 +162,7 @@ async def demo(args: argparse.Namespace, ui: Ui) -> int:
             for voice_id in ordinary[1:3]:
                 emu.inject(Fault.drop_after(), endpoint="voice_clone", voice_id=voice_id)
             emu.inject(Fault.http(502), endpoint="files/upload")
-            _intro(ui, inputs, folder, emu)
+            _intro(ui, inputs, folder, kept, emu)
             rows: dict[str, ResultRow] = {}
             for voice_id, error in refused.items():
                 if error is not None:
@@ -168,17 +184,27 @@ async def demo(args: argparse.Namespace, ui: Ui) -> int:
                 on_response=progress.on_response,
             ) as client:
                 with progress:
-                    async for outcome in client.clone_jobs(jobs):
+                    async for outcome in client.clone_jobs(jobs, journal=folder / JOURNAL):
                         progress.record(outcome)
                         voice_id = outcome.request.voice_id
                         rows[voice_id] = row_from_outcome(outcome, note=notes[voice_id])
+                saved = await _save_previews(client, rows, folder / "previews") if kept else {}
+                rows.update(saved)
                 ordered = [rows[item.job.voice_id] for item in inputs]
+                _write_results(folder / RESULTS, ordered)
                 shown = ordered if len(ordered) <= FULL_TABLE_ROWS else []
                 ui.out.print()
                 if shown:
                     ui.out.print(results_table(shown, title="[bold]Results[/]", width=ui.out.width))
-                preview = await _fetch_preview(client, ordered, folder)
-                _summary(ui, ordered, inputs, progress, emu, len(jobs), preview)
+                run = DemoRun(
+                    sent=len(jobs),
+                    deliberate=sum(1 for i in inputs if i.expect in ("refused", "failed")),
+                    pace=client.rate_stats.requests_per_minute,
+                    folder=folder if kept else None,
+                    previews=sum(1 for row in saved.values() if row.saved_preview),
+                )
+                ui.out.print()
+                ui.out.print(summary_grid(ordered, progress, emu, run))
     wrong = _unexpected(ordered, inputs)
     if wrong:
         ui.error(f"unexpected results for {', '.join(wrong)}")

@@ -14,10 +14,12 @@ import attrs
 from rich import box
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from voiceclone import CloneResult, JournalError, VoiceCloneError
 from voiceclone._cli._connect import make_client
-from voiceclone._cli._exit import FAILED, OK, UsageError
+from voiceclone._cli._exit import CONFIG, FAILED, OK, UsageError, is_setup_problem
+from voiceclone._cli._render import plain
 from voiceclone._cli._ui import Ui
 from voiceclone._journal import Journal
 
@@ -79,15 +81,16 @@ def _table(rows: list[_Listed]) -> Table:
     table.add_column("expires")
     for row in rows:
         if row.active:
-            state, expires = "[green]in use[/]", "[dim]never (used for speech)[/]"
+            state, expires = Text("in use", "green"), Text("never (used for speech)", "dim")
         elif row.expires_at is not None and row.expires_at <= now:
-            state, expires = "[red]expired?[/]", f"{row.expires_at:%Y-%m-%d %H:%M} UTC"
+            state, expires = Text("expired?", "red"), Text(f"{row.expires_at:%Y-%m-%d %H:%M} UTC")
         else:
             assert row.expires_at is not None
             days = (row.expires_at - now).total_seconds() / 86400
-            state = "[yellow]not used yet[/]"
-            expires = f"{row.expires_at:%Y-%m-%d %H:%M} UTC ({days:.1f} days left)"
-        table.add_row(escape(row.voice_id), row.created or "", state, expires)
+            state = Text("not used yet", "yellow")
+            expires = Text(f"{row.expires_at:%Y-%m-%d %H:%M} UTC ({days:.1f} days left)")
+        # Ids and dates listed by the server are its strings: shown as text, never markup.
+        table.add_row(plain(row.voice_id), plain(row.created or ""), state, expires)
     return table
 
 
@@ -99,7 +102,7 @@ async def voices(args: argparse.Namespace, ui: Ui) -> int:
                 await client.delete_voice(args.voice_id)
             except VoiceCloneError as exc:
                 ui.error(f"{args.voice_id} was not deleted: {exc}")
-                return FAILED
+                return CONFIG if is_setup_problem(exc) else FAILED
         ui.out.print(f"deleted {escape(args.voice_id)}")
         return OK
     journal = journal_voices(args.journal)
@@ -108,7 +111,7 @@ async def voices(args: argparse.Namespace, ui: Ui) -> int:
             listed = await client.list_voices()
         except VoiceCloneError as exc:
             ui.error(f"cannot list voices: {exc}")
-            return FAILED
+            return CONFIG if is_setup_problem(exc) else FAILED
     rows = _merge(listed, journal)
     if args.json:
         print(json.dumps([_as_json(row) for row in rows]))

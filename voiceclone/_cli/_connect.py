@@ -8,24 +8,28 @@ from pathlib import Path
 from typing import Any
 
 from voiceclone import Client
-from voiceclone._cli._exit import UsageError
+from voiceclone._cli._exit import SetupError
 
 __all__ = ["make_client", "read_api_key"]
 
 
 def read_api_key(args: argparse.Namespace) -> str | None:
-    """The key from ``--api-key-file``, or ``None`` to let the client read ``MINIMAX_API_KEY``."""
+    """The key from ``--api-key-file``, or ``None`` to let the client read ``MINIMAX_API_KEY``.
+
+    Raises:
+        SetupError: the key file cannot be read or is empty.
+    """
     path = getattr(args, "api_key_file", None)
     if path is None:
         return None
     try:
         key = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise UsageError(f"--api-key-file {path}: {exc.strerror or 'cannot be read'}") from None
+        raise SetupError(f"--api-key-file {path}: {exc.strerror or 'cannot be read'}") from None
     except UnicodeDecodeError:
-        raise UsageError(f"--api-key-file {path}: not a text file") from None
+        raise SetupError(f"--api-key-file {path}: not a text file") from None
     if not key:
-        raise UsageError(f"--api-key-file {path}: the file is empty")
+        raise SetupError(f"--api-key-file {path}: the file is empty")
     return key
 
 
@@ -33,10 +37,10 @@ def make_client(args: argparse.Namespace, **options: Any) -> Client:
     """A `Client` for the real API (or whatever ``--base-url`` points at).
 
     Raises:
-        UsageError: no key in the environment or the key file.
+        SetupError: no key in the environment or the key file.
         voiceclone.ConfigurationError: a malformed base URL.
     """
     key = read_api_key(args)
     if key is None and not os.environ.get("MINIMAX_API_KEY", "").strip():
-        raise UsageError("no API key: set MINIMAX_API_KEY or pass --api-key-file PATH")
+        raise SetupError("no API key: set MINIMAX_API_KEY or pass --api-key-file PATH")
     return Client(api_key=key, base_url=getattr(args, "base_url", None), **options)

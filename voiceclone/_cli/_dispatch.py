@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Awaitable, Callable
 
-from voiceclone import ConfigurationError, ValidationError
-from voiceclone._cli._exit import USAGE, UsageError
+from voiceclone import ConfigurationError, JournalError, ValidationError
+from voiceclone._cli._exit import CONFIG, JOURNAL, PIPE_CLOSED, USAGE, SetupError, UsageError
 from voiceclone._cli._runner import run_command
 from voiceclone._cli._ui import Ui, make_ui
 
-__all__ = ["dispatch"]
+__all__ = ["dispatch", "silence_closed_pipes"]
 
 
 def _command(args: argparse.Namespace, ui: Ui) -> Callable[[], Awaitable[int]]:
@@ -31,12 +33,38 @@ def _command(args: argparse.Namespace, ui: Ui) -> Callable[[], Awaitable[int]]:
     return lambda: voices(args, ui)
 
 
+def silence_closed_pipes() -> None:
+    """Point stdout and stderr at the null device once their reader has gone.
+
+    Without this the interpreter's final flush of the buffered output fails
+    again, and prints "Exception ignored ... BrokenPipeError" on its way out.
+    """
+    null = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(null, stream.fileno())
+        except (OSError, ValueError):  # a stream without a descriptor: nothing to flush
+            continue
+    os.close(null)
+
+
 def dispatch(args: argparse.Namespace) -> int:
     """Run the subcommand ``args.command``; return the exit status."""
     ui = make_ui(quiet=args.quiet, verbose=args.verbose)
     try:
         return run_command(_command(args, ui))
-    except (UsageError, ConfigurationError, ValidationError) as exc:
+    except BrokenPipeError:
+        # `voiceclone ... | head`: the reader has what it wanted. End quietly, as a
+        # program stopped by SIGPIPE would, instead of with a traceback.
+        silence_closed_pipes()
+        return PIPE_CLOSED
+    except (SetupError, ConfigurationError) as exc:
         # Messages of these errors name fields and files, never the API key.
+        ui.error(str(exc))
+        return CONFIG
+    except JournalError as exc:
+        ui.error(f"journal not usable: {exc}")
+        return JOURNAL
+    except (UsageError, ValidationError) as exc:
         ui.error(str(exc))
         return USAGE

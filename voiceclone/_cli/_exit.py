@@ -1,21 +1,56 @@
-"""Exit statuses of the command, and the error that ends it with a usage status."""
+"""Exit statuses of the command, and the error that ends it with a usage status.
+
+Scripts act on these, so each names one kind of outcome and they never change.
+"""
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["FAILED", "INTERRUPTED", "OK", "TERMINATED", "USAGE", "UsageError"]
+from voiceclone import AuthenticationError, ConfigurationError
+
+__all__ = [
+    "CONFIG",
+    "FAILED",
+    "INTERRUPTED",
+    "JOURNAL",
+    "OK",
+    "PIPE_CLOSED",
+    "TERMINATED",
+    "USAGE",
+    "SetupError",
+    "UsageError",
+    "is_setup_problem",
+]
 
 OK: Final = 0
 #: Some (or all) voices failed; the others were cloned.
 FAILED: Final = 1
-#: Bad arguments, configuration, manifest or input: nothing was sent.
+#: Bad arguments, manifest or input: nothing was sent.
 USAGE: Final = 2
+#: Configuration or authentication: no key, a key the server refuses, a bad base URL.
+#: Retrying will not help until the setup is fixed.
+CONFIG: Final = 3
+#: The batch journal (or the ``--out`` file) cannot be read or written: a full disk,
+#: a damaged file. What the journal recorded stays valid and a re-run resumes.
+JOURNAL: Final = 4
 #: Stopped by Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED: Final = 130
+#: The reader of stdout went away (``| head``): 128 + SIGPIPE, what a shell reports
+#: for a program the closed pipe stopped.
+PIPE_CLOSED: Final = 141
 #: Stopped by SIGTERM (128 + SIGTERM).
 TERMINATED: Final = 143
 
 
 class UsageError(Exception):
     """A problem with how the command was called; reported on stderr with exit status 2."""
+
+
+class SetupError(UsageError):
+    """A configuration problem (no API key): reported on stderr with exit status 3."""
+
+
+def is_setup_problem(error: BaseException | None) -> bool:
+    """Whether a voice failed for the setup (key refused, bad base URL), not for itself."""
+    return isinstance(error, (AuthenticationError, ConfigurationError))

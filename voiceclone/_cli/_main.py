@@ -10,21 +10,37 @@ from collections.abc import Sequence
 from typing import Final
 
 from voiceclone import __version__
-from voiceclone._cli._exit import USAGE
+from voiceclone._cli._exit import (
+    CONFIG,
+    FAILED,
+    INTERRUPTED,
+    JOURNAL,
+    OK,
+    PIPE_CLOSED,
+    TERMINATED,
+    USAGE,
+)
 from voiceclone._validate import MODELS
 
 __all__ = ["build_parser", "run"]
 
 DEFAULT_MODEL: Final = MODELS[0]
 
-_EPILOG = """\
+_EPILOG = f"""\
 environment:
   MINIMAX_API_KEY   the API key (or use --api-key-file); never printed or written anywhere
   MINIMAX_BASE_URL  the API's base URL, up to and including /v1 (default: global region)
   NO_COLOR          set to switch colours off
 
-exit status: 0 all voices done, 1 some failed, 2 usage or input error (nothing sent),
-130 interrupted (a batch re-run with the same journal resumes)
+exit status:
+  {OK:<4} all voices done
+  {FAILED:<4} some voices failed (the others were cloned)
+  {USAGE:<4} usage or input error: nothing was sent
+  {CONFIG:<4} configuration or authentication: no API key, a key refused, a bad base URL
+  {JOURNAL:<4} the journal (or the --out file) cannot be written or read; a re-run resumes
+  {INTERRUPTED:<4} interrupted by Ctrl-C; a batch re-run with the same journal resumes
+  {PIPE_CLOSED:<4} stdout was closed by its reader (| head)
+  {TERMINATED:<4} stopped by SIGTERM; a batch re-run resumes
 """
 
 
@@ -164,6 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="the emulator's clone limit per minute (the client is told it too)",
     )
+    keep = demo.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--out-dir",
+        metavar="DIR",
+        help="keep the samples, previews, journal and results here (a new or empty folder; "
+        "default: voiceclone-demo-DATE-TIME in the current directory)",
+    )
+    keep.add_argument(
+        "--no-keep", action="store_true", help="work in a temporary folder, deleted at the end"
+    )
 
     clone = command("clone", "upload one sample and clone a voice from it")
     _clone_options(clone)
@@ -182,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--dry-run", action="store_true", help="check every row and file; send nothing"
     )
+    batch.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="clone the valid rows, list the invalid ones and count them as failed "
+        "(default: refuse the manifest if any row is invalid)",
+    )
     where = batch.add_mutually_exclusive_group()
     where.add_argument(
         "--journal",
@@ -189,7 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="resume journal (default: MANIFEST.journal.jsonl beside the manifest)",
     )
     where.add_argument("--no-journal", action="store_true", help="do not keep a journal")
-    batch.add_argument("--out", metavar="PATH", help="write one JSON line per voice here")
+    batch.add_argument(
+        "--out", metavar="PATH", help="write one JSON line per voice here (- for stdout)"
+    )
+    batch.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON line per voice on stdout as each finishes; "
+        "the table and summary go to stderr",
+    )
     batch.add_argument(
         "--max-in-flight", type=_positive_int, default=8, metavar="N", help="requests at once"
     )

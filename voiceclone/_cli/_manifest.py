@@ -21,7 +21,15 @@ import attrs
 from voiceclone import CloneJob, ValidationError
 from voiceclone._validate import check_job
 
-__all__ = ["COLUMNS", "Manifest", "ManifestRow", "Problem", "load_manifest", "parse_bool"]
+__all__ = [
+    "COLUMNS",
+    "InvalidRow",
+    "Manifest",
+    "ManifestRow",
+    "Problem",
+    "load_manifest",
+    "parse_bool",
+]
 
 #: Columns of a manifest, as `CloneJob` names them.
 COLUMNS: Final = tuple(a.name for a in attrs.fields(CloneJob))
@@ -73,18 +81,45 @@ class ManifestRow:
 
 
 @attrs.frozen
+class InvalidRow:
+    """A row that cannot be sent: its line, its voice id if it has one, its problems."""
+
+    line: int
+    voice_id: str | None
+    problems: tuple[Problem, ...]
+
+
+@attrs.frozen
 class Manifest:
-    """What a manifest holds: the valid rows and every problem found."""
+    """What a manifest holds: the valid rows and every problem found.
+
+    Attributes:
+        path: the manifest file.
+        rows: the valid rows, in file order.
+        problems: every problem, sorted by line.
+        row_count: rows read, valid or not.
+        invalid: the rows with problems, by line (``--skip-invalid`` reports them).
+        header_line: the line of the CSV header (``None`` for JSONL).
+    """
 
     path: Path
     rows: tuple[ManifestRow, ...]
     problems: tuple[Problem, ...]
-    #: rows read, valid or not
     row_count: int
+    invalid: tuple[InvalidRow, ...] = ()
+    header_line: int | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def blocking(self) -> tuple[Problem, ...]:
+        """Problems of the file as a whole (unreadable, empty, a bad header), not of one row.
+
+        These stop a batch even with ``--skip-invalid``: no row can be trusted.
+        """
+        return tuple(p for p in self.problems if p.line in (0, self.header_line))
 
     @property
     def jobs(self) -> list[CloneJob]:
@@ -277,9 +312,11 @@ def load_manifest(path: str | os.PathLike[str], *, check_files: bool = True) -> 
     rows: list[ManifestRow] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
+    voice_ids: dict[int, str] = {}
     count = 0
     try:
-        records = list(_jsonl_records(source) if _is_jsonl(source) else _csv_records(source))
+        jsonl = _is_jsonl(source)
+        records = list(_jsonl_records(source) if jsonl else _csv_records(source))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         return Manifest(source, (), (Problem(0, "manifest", f"cannot be read: {reason}"),), 0)
@@ -291,6 +328,9 @@ def load_manifest(path: str | os.PathLike[str], *, check_files: bool = True) -> 
             continue
         line, cells = record
         count += 1
+        raw_id = cells.get("voice_id")
+        if isinstance(raw_id, str) and raw_id.strip():
+            voice_ids[line] = raw_id.strip()
         fields, row_problems = _cells(cells, line, base)
         job, dropped, built_problems = _build_job(fields, line, {p.field for p in row_problems})
         row_problems += [p for p in built_problems if p.field not in missing]
@@ -306,4 +346,23 @@ def load_manifest(path: str | os.PathLike[str], *, check_files: bool = True) -> 
             rows.append(ManifestRow(line, job))
     if count == 0 and not problems:
         problems.append(Problem(0, "manifest", "has no rows"))
-    return Manifest(source, tuple(rows), tuple(sorted(problems, key=lambda p: p.line)), count)
+    header_line = None if jsonl else 1
+    by_line: dict[int, list[Problem]] = {}
+    for item in problems:
+        if item.line not in (0, header_line):
+            by_line.setdefault(item.line, []).append(item)
+    invalid = tuple(
+        InvalidRow(line, voice_ids.get(line), tuple(found))
+        for line, found in sorted(by_line.items())
+    )
+    # A row with a problem found while reading it (an unknown JSONL field, extra
+    # CSV cells) is not valid either, even if its job could be built.
+    valid = tuple(row for row in rows if row.line not in by_line)
+    return Manifest(
+        source,
+        valid,
+        tuple(sorted(problems, key=lambda p: p.line)),
+        count,
+        invalid,
+        header_line,
+    )

@@ -1,10 +1,16 @@
-"""How results look: the results table, a voice's JSON record, failure reasons."""
+"""How results look: the results table, a voice's JSON record, failure reasons.
+
+Every string a server sent (preview links, trace ids, status messages, dates) is
+shown as plain text, never parsed as rich markup or styles, and made safe with
+`voiceclone._text.safe_text` first; the JSON records keep the exact strings.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,6 +18,7 @@ import attrs
 from rich import box
 from rich.console import Group, RenderableType
 from rich.markup import escape
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
@@ -22,11 +29,14 @@ from voiceclone import (
     ValidationError,
     VoiceCloneError,
 )
+from voiceclone._text import safe_text
 
 __all__ = [
     "ResultRow",
     "error_label",
     "failure_reasons",
+    "link",
+    "plain",
     "record",
     "results_table",
     "row_from_outcome",
@@ -55,6 +65,7 @@ class ResultRow:
         resumed: finished by an earlier run (read back from the journal).
         line: its manifest line, for batches.
         note: a remark shown in its own column (the demo labels its deliberate failures).
+        saved_preview: where its preview audio was saved, shown instead of the link.
     """
 
     voice_id: str
@@ -63,6 +74,7 @@ class ResultRow:
     resumed: bool = False
     line: int | None = None
     note: str | None = None
+    saved_preview: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -83,7 +95,11 @@ class ResultRow:
 
 
 def row_from_outcome(
-    outcome: CloneOutcome, *, line: int | None = None, note: str | None = None
+    outcome: CloneOutcome,
+    *,
+    line: int | None = None,
+    note: str | None = None,
+    saved_preview: Path | None = None,
 ) -> ResultRow:
     return ResultRow(
         outcome.request.voice_id,
@@ -92,6 +108,7 @@ def row_from_outcome(
         resumed=outcome.resumed,
         line=line,
         note=note,
+        saved_preview=saved_preview,
     )
 
 
@@ -160,6 +177,30 @@ def tally(rows: Sequence[ResultRow]) -> Tally:
     )
 
 
+def plain(value: object, style: str = "") -> Text:
+    """``value`` as one line of text for the terminal: no markup, no control characters."""
+    return Text(safe_text(str(value)), style=style)
+
+
+def _linkable(url: str) -> bool:
+    # A terminal link carries the URL itself in an escape sequence: only a plain
+    # http(s) URL with nothing to escape may go there.
+    return (
+        urlsplit(url).scheme in ("http", "https", "file")
+        and url.isascii()
+        and url.isprintable()
+        and " " not in url
+    )
+
+
+def link(url: str, label: str | None = None) -> Text:
+    """``label`` (default: the URL) as text, clickable where terminals allow and the URL is safe."""
+    text = plain(url if label is None else label)
+    if _linkable(url):
+        text.stylize(Style(link=url))
+    return text
+
+
 def short_link(url: str | None) -> Text:
     """A preview URL shown by its file name, clickable where terminals allow.
 
@@ -172,7 +213,13 @@ def short_link(url: str | None) -> Text:
     if len(name) > 14:
         stem, dot, ext = name.rpartition(".")
         name = f"{stem[:6]}…{dot}{ext}" if dot and len(ext) <= 4 else f"{name[:13]}…"
-    return Text(name, style=f"link {url}")
+    return link(url, name)
+
+
+def _preview_cell(row: ResultRow) -> Text:
+    if row.saved_preview is not None:
+        return link(row.saved_preview.absolute().as_uri(), row.saved_preview.name)
+    return short_link(row.result.demo_audio if row.result is not None else None)
 
 
 #: Below this many columns, errors are listed under the table instead of in it.
@@ -207,23 +254,23 @@ def results_table(
             sensitivity.stylize("yellow")
         elif result is not None:
             sensitivity.stylize("dim")
-        error = Text(error_label(row.error), style="red")
+        error = plain(error_label(row.error), style="red")
         if row.note:
             gap = ("\n" if inline else " — ") if error else ""
-            error.append(gap + row.note, style="italic dim")
+            error.append(gap + safe_text(row.note), style="italic dim")
         if error and not inline:
             mark = f"[{len(footnotes) + 1}]"
-            footnotes.append(Text.assemble(f"{mark} ", (row.voice_id, "bold"), ": ", error))
+            footnotes.append(Text.assemble(f"{mark} ", plain(row.voice_id, "bold"), ": ", error))
             error = Text(mark, style="red" if row.error else "dim")
         cells: list[Any] = []
         if lines:
             cells.append(str(row.line) if row.line is not None else "")
         cells += [
-            row.voice_id,
+            plain(row.voice_id),
             Text(row.status, style=_STATUS_STYLE[row.status]),
             str(result.attempts) if result is not None and not row.resumed else "",
             sensitivity,
-            short_link(result.demo_audio if result else None),
+            _preview_cell(row),
             error,
         ]
         table.add_row(*cells)
@@ -254,6 +301,8 @@ def record(row: ResultRow) -> dict[str, Any]:
             created_at=_iso(result.created_at),
             expires_at=_iso(result.expires_at),
         )
+    if row.saved_preview is not None:
+        data["demo_path"] = str(row.saved_preview)
     error = row.error
     if error is not None:
         data["error"] = {

@@ -10,7 +10,23 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
-__all__ = ["Ui", "make_ui"]
+from voiceclone._text import safe_text
+
+__all__ = ["MAX_ERROR_TEXT", "Ui", "make_ui"]
+
+#: An error line is cut beyond this: long enough for a manifest's list of known
+#: columns, short enough that a server cannot flood the terminal through one.
+MAX_ERROR_TEXT = 2000
+
+
+class _Console(Console):
+    """A console that lets a closed pipe end the command like any other write would."""
+
+    def on_broken_pipe(self) -> None:
+        # rich's own handling exits with status 1 from wherever it is; the command
+        # ends quietly with its pipe status instead (see `_dispatch`).
+        self.quiet = True
+        raise BrokenPipeError
 
 
 @attrs.define
@@ -37,17 +53,22 @@ class Ui:
             self.err.print(message)
 
     def error(self, message: str) -> None:
-        """An error, always shown; ``message`` is plain text, never markup."""
-        self.err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+        """An error, always shown; ``message`` is plain text, never markup.
+
+        It may quote a server (an error's status message), so control characters
+        are neutralised like any server string.
+        """
+        text = safe_text(message, limit=MAX_ERROR_TEXT)
+        self.err.print(f"[bold red]error:[/] {escape(text)}", soft_wrap=True)
 
 
 def make_ui(*, quiet: bool = False, verbose: bool = False) -> Ui:
     """Consoles for this process, and the ``voiceclone`` logger sent to stderr."""
-    out = Console(highlight=False)
+    out = _Console(highlight=False)
     if not out.is_terminal and "COLUMNS" not in os.environ:
         # Files and pipes have no width: do not squeeze tables into 80 columns.
-        out = Console(highlight=False, width=120)
-    ui = Ui(out, Console(stderr=True, highlight=False), quiet, verbose)
+        out = _Console(highlight=False, width=120)
+    ui = Ui(out, _Console(stderr=True, highlight=False), quiet, verbose)
     handler = RichHandler(
         console=ui.err, show_path=False, markup=False, rich_tracebacks=False, log_time_format="[%X]"
     )

@@ -5,7 +5,9 @@ protocol of ``/v1/files/upload``, ``/v1/files/list``, ``/v1/files/retrieve``,
 ``/v1/files/delete``, ``/v1/voice_clone``, ``/v1/get_voice`` and ``/v1/delete_voice``:
 bearer-key accounts, validation with the real status codes, duplicate voice ids
 (2039), a per-account requests-per-minute limit (1002), preview clips served from
-``/previews/<token>.wav``, and a ``Trace-Id`` header on every answer.
+``/previews/<token>.wav``, and a ``Trace-Id`` header on every answer. Its state
+(voices with their creation counts, files, answers, faults) is served as JSON at
+``GET /__emulator/state``, beside ``/v1``, and returned by :meth:`Emulator.state`.
 
 Faults can be injected three ways, in order of precedence:
 

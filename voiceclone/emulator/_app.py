@@ -16,6 +16,7 @@ from voiceclone._samples import make_wav
 from voiceclone.emulator._body import Body, read_body
 from voiceclone.emulator._faults import FAULT_HEADER, Fault, FaultPicker, Faults
 from voiceclone.emulator._files import delete_file, list_files, retrieve_file, upload_file
+from voiceclone.emulator._inspect import STATE_PATH, emulator_state, summary_line
 from voiceclone.emulator._rules import ApiError
 from voiceclone.emulator._state import (
     Account,
@@ -113,6 +114,8 @@ class Emulator:
         self.requests: list[RecordedRequest] = []
         self._runner: web.AppRunner | None = None
         self._closed = False
+        self._started: float | None = None
+        self._stopped: float | None = None
 
     def __repr__(self) -> str:
         where = self.base_url if self._runner else "not started"
@@ -149,6 +152,7 @@ class Emulator:
             app.router.add_route(method, "/v1" + path, self._api_handler(endpoint, handler))
         app.router.add_get("/previews/{token}.wav", self._preview)
         app.router.add_get("/downloads/{file_id}", self._download)
+        app.router.add_get(STATE_PATH, self._state)
         app.on_response_prepare.append(_add_trace_id)
         runner = web.AppRunner(
             app, handle_signals=False, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT
@@ -162,6 +166,7 @@ class Emulator:
             raise
         self.port = int(runner.addresses[0][1])
         self._runner = runner
+        self._started = time.monotonic()
         logger.info("emulator listening on %s", self.base_url)
 
     async def close(self) -> None:
@@ -170,7 +175,8 @@ class Emulator:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-            logger.info("emulator stopped")
+            self._stopped = time.monotonic()
+            logger.info("%s", self.summary())
 
     async def __aenter__(self) -> Emulator:
         await self.start()
@@ -217,6 +223,38 @@ class Emulator:
             KeyError: no such voice in that account.
         """
         self.account(api_key).voices[voice_id].activated = True
+
+    def state(self) -> dict[str, Any]:
+        """Everything the emulator holds and counted, as ``GET /__emulator/state`` answers it.
+
+        A JSON-ready dict: ``settings`` (rpm, burst, latency, fault rates),
+        ``uptime_seconds``, ``requests`` by endpoint, ``answers`` by
+        ``base_resp.status_code`` and by HTTP status, ``rate_limit_answers``,
+        ``rate_limited_by_bucket``, ``dropped_connections``, ``faults`` applied by
+        kind, and ``accounts``: per key (named by the start of its SHA-256, never
+        the key), each voice id with ``created`` (how many clone requests created
+        it), ``clone_requests``, ``exists`` and ``activated``, and the files.
+        """
+        return emulator_state(
+            accounts=list(self._world.accounts.values()),
+            stats=self.stats,
+            rpm=self.rpm,
+            burst=self.burst,
+            latency=self.latency,
+            faults=self.faults,
+            uptime=self.uptime,
+        )
+
+    @property
+    def uptime(self) -> float:
+        """Seconds from `start` to now, or to `close` once closed."""
+        if self._started is None:
+            return 0.0
+        return (self._stopped or time.monotonic()) - self._started
+
+    def summary(self) -> str:
+        """`state` in one line: what the emulator prints on stderr when it stops."""
+        return summary_line(self.state())
 
     # -- request path ----------------------------------------------------------------
 
@@ -366,6 +404,10 @@ class Emulator:
         if preview is None:
             return self._count(web.Response(status=404, text="preview not found\n"))
         return self._count(web.Response(body=_render(preview), content_type="audio/wav"))
+
+    async def _state(self, request: web.Request) -> web.StreamResponse:
+        # Not an API request: not counted, so reading the state never changes it.
+        return web.json_response(self.state())
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
         # File contents are never kept, only their size and digest.
