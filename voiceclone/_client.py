@@ -466,7 +466,13 @@ class Client:
         """One attempt: wait for the rate gate (when paced), then send and classify."""
         call.attempts += 1
         with self._span_attempt(request.method, request.path, call.attempts, request.voice_id):
-            generation = await self._pass_gate(call.deadline) if request.paced else 0
+            generation = 0
+            if request.paced:
+                generation = await (
+                    self._gate.acquire(call.deadline)
+                    if self._observed() is None
+                    else self._timed_gate(call.deadline)
+                )
             timeout = self._remaining(call, f"{request.method} {request.path}")
             try:
                 reply = await self._send(request, call.attempts, timeout)
@@ -489,11 +495,10 @@ class Client:
         telemetry = self._telemetry
         return telemetry if telemetry is not None and telemetry.active else None
 
-    async def _pass_gate(self, deadline: float) -> int:
-        """Wait for the rate gate; with telemetry, record how long."""
+    async def _timed_gate(self, deadline: float) -> int:
+        """Wait for the rate gate, and record how long in the attempt's span."""
         telemetry = self._observed()
-        if telemetry is None:
-            return await self._gate.acquire(deadline)
+        assert telemetry is not None
         loop = asyncio.get_running_loop()
         started = loop.time()
         generation = await self._gate.acquire(deadline)
@@ -546,8 +551,10 @@ class Client:
             status_code = exc.status_code
             raise
         finally:
-            await self._report(request.method, request.path, request.voice_id, answer,
-                               status_code, attempt, loop.time() - started, timeout)  # fmt: skip
+            event = self._report(request.method, request.path, request.voice_id, answer,
+                                 status_code, attempt, loop.time() - started)  # fmt: skip
+            if event is not None:
+                await self._hooks.response(event, timeout)
 
     async def _fetch_preview(self, url: str, call: _Call) -> bytes:
         """One attempt at a preview download: no API key, redirects followed."""
@@ -567,10 +574,12 @@ class Client:
                     )  # fmt: skip
                 return preview_body(answer, f"GET {PREVIEW_PATH}")
             finally:
-                await self._report("GET", PREVIEW_PATH, None, answer, None, call.attempts,
-                                   loop.time() - started, timeout)  # fmt: skip
+                event = self._report("GET", PREVIEW_PATH, None, answer, None, call.attempts,
+                                     loop.time() - started)  # fmt: skip
+                if event is not None:
+                    await self._hooks.response(event, timeout)
 
-    async def _report(
+    def _report(
         self,
         method: str,
         path: str,
@@ -579,9 +588,8 @@ class Client:
         status_code: int | None,
         attempt: int,
         elapsed: float,
-        timeout: float,
-    ) -> None:
-        """Log one attempt (metadata only) and tell the ``on_response`` hook."""
+    ) -> ResponseEvent | None:
+        """Log one attempt (metadata only); the event for ``on_response``, if it is set."""
         http_status = answer.http_status if answer is not None else None
         trace_id = answer.trace_id if answer is not None else None
         telemetry = self._observed()
@@ -592,11 +600,11 @@ class Client:
             "%s %s -> HTTP %s, status %s, trace %s, attempt %d, %.3f s",
             method, path, http_status, status_code, trace_id, attempt, elapsed,
         )  # fmt: skip
-        if self._hooks.on_response is not None:
-            event = ResponseEvent(
-                method, path, http_status, status_code, trace_id, attempt, elapsed, voice_id
-            )
-            await self._hooks.response(event, timeout)
+        if self._hooks.on_response is None:
+            return None
+        return ResponseEvent(
+            method, path, http_status, status_code, trace_id, attempt, elapsed, voice_id
+        )
 
     # -- endpoints --------------------------------------------------------------------
 

@@ -39,6 +39,9 @@ OPERATIONS: Final = {
 }
 
 
+_UNKNOWN: Final = object()
+
+
 class Telemetry:
     """The tracer and instruments of one client."""
 
@@ -70,7 +73,12 @@ class Telemetry:
         microseconds a request: an SDK that installs the API for another library's
         sake must not slow every clone down.
         """
-        return not isinstance(self._trace.get_tracer_provider(), self._unset)
+        # The module global, not get_tracer_provider(): that reads os.environ on every
+        # call until a provider is set, which costs more than the rest of this check.
+        provider = getattr(self._trace, "_TRACER_PROVIDER", _UNKNOWN)
+        if provider is _UNKNOWN:  # an API without that global: ask it the slow way
+            provider = self._trace.get_tracer_provider()
+        return provider is not None and not isinstance(provider, self._unset)
 
     def call(
         self, method: str, path: str, voice_id: str | None
