@@ -48,6 +48,7 @@ PUBLIC = {
     "TransportError",
     "TimeoutError",
     "OutOfTime",
+    "RateGateUnavailableError",
     "__version__",
 }
 EMULATOR_PUBLIC = {

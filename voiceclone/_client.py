@@ -15,7 +15,7 @@ import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -39,13 +39,14 @@ from ._errors import (
 )
 from ._events import OnResponse, OnRetry, ResponseEvent, RetryEvent
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile, Voice
-from ._pacing import Gate, GateStats, RateGate
+from ._pacing import Gate, GateStats
 from ._parse import (
     ResponseFormatError,
     parse_clone_result,
     parse_uploaded_file,
     parse_voices,
 )
+from ._redis_gate import make_gate
 from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying
 from ._validate import (
     DELETABLE_VOICE_TYPES,
@@ -54,6 +55,9 @@ from ._validate import (
     check_voice_id,
     check_voice_type,
 )
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
@@ -120,6 +124,12 @@ class Client:
         session: an ``aiohttp.ClientSession`` to borrow; the client never closes it.
         on_retry: called with a `RetryEvent` before each retry.
         on_response: called with a `ResponseEvent` after each attempt.
+        redis: share the rate gate with every client of this account on one Redis:
+            a URL (``redis://host:6379/0``) or a ``redis.asyncio.Redis`` to borrow
+            (never closed); default: env ``VOICECLONE_REDIS_URL``, else a local gate.
+        fallback: while that Redis is unreachable: ``"local"`` paces at a fair
+            share of the limit, ``"open"`` does not pace, ``"fail"`` raises
+            `RateGateUnavailableError`.
     """
 
     def __init__(
@@ -134,6 +144,8 @@ class Client:
         session: aiohttp.ClientSession | None = None,
         on_retry: OnRetry | None = None,
         on_response: OnResponse | None = None,
+        redis: str | Redis | None = None,
+        fallback: str = "local",
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("MINIMAX_API_KEY", "")
         key = key.strip()
@@ -156,7 +168,13 @@ class Client:
         self._retry = retry or RetryPolicy()
         self._timeout = float(timeout)
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._gate: Gate = RateGate(requests_per_minute)
+        self._gate: Gate = make_gate(
+            requests_per_minute,
+            redis=redis,
+            fallback=fallback,
+            api_key=key,
+            base_url=self._base_url,
+        )
         self._budget = RetryBudget(self._retry.budget)
         self._session = session
         self._owns_session = session is None
@@ -199,6 +217,7 @@ class Client:
     async def aclose(self) -> None:
         """Close the session the client created (never a borrowed one). Idempotent."""
         self._closed = True
+        await self._gate.aclose()
         if self._owns_session and self._session is not None:
             session, self._session = self._session, None
             await session.close()

@@ -41,6 +41,7 @@ __all__ = [
     "OutOfTime",
     "PermissionDeniedError",
     "QuotaExceededError",
+    "RateGateUnavailableError",
     "RateLimitError",
     "SensitiveContentError",
     "ServerError",
@@ -132,6 +133,14 @@ class JournalError(VoiceCloneError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.message,), dict(self.__dict__))
+
+
+class RateGateUnavailableError(VoiceCloneError):
+    """The shared rate gate (Redis) is unreachable and the client was told not to go on.
+
+    Raised only with ``Client(fallback="fail")``, before the request is sent; never
+    retried.
+    """
 
 
 class ValidationError(VoiceCloneError, ValueError):
