@@ -49,6 +49,7 @@ PUBLIC = {
     "TimeoutError",
     "OutOfTime",
     "RateGateUnavailableError",
+    "RedisJournal",
     "__version__",
 }
 EMULATOR_PUBLIC = {

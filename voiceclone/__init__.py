@@ -42,6 +42,7 @@ from ._models import (
     Voice,
 )
 from ._pacing import GateStats
+from ._redis_journal import RedisJournal
 from ._retry import RetryPolicy
 
 __version__ = "0.1.0"
@@ -67,6 +68,7 @@ __all__ = [
     "QuotaExceededError",
     "RateGateUnavailableError",
     "RateLimitError",
+    "RedisJournal",
     "ResponseEvent",
     "RetryEvent",
     "RetryPolicy",

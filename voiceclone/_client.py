@@ -47,6 +47,7 @@ from ._parse import (
     parse_voices,
 )
 from ._redis_gate import make_gate
+from ._redis_journal import RedisJournal
 from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying
 from ._validate import (
     DELETABLE_VOICE_TYPES,
@@ -563,8 +564,12 @@ class Client:
         self,
         jobs: Iterable[CloneJob] | AsyncIterable[CloneJob],
         *,
-        journal: str | os.PathLike[str] | None = None,
+        journal: str | os.PathLike[str] | RedisJournal | None = None,
         max_in_flight: int | None = None,
     ) -> AsyncIterator[CloneOutcome]:
-        """Upload and clone each job; with ``journal``, re-runs skip finished jobs."""
+        """Upload and clone each job; with ``journal``, re-runs skip finished jobs.
+
+        ``journal`` is a JSONL file (one process) or a `RedisJournal` (shared by
+        every process using its name).
+        """
         return _batch.clone_jobs(self, jobs, journal=journal, max_in_flight=max_in_flight)
