@@ -11,6 +11,8 @@ from typing import IO
 
 from rich.markup import escape
 
+from voiceclone import RedisJournal
+from voiceclone._cli._cmd_shared import print_status, redis_url, shared_journal
 from voiceclone._cli._connect import make_client
 from voiceclone._cli._exit import FAILED, OK, USAGE, UsageError
 from voiceclone._cli._manifest import Manifest, Problem, load_manifest
@@ -90,6 +92,9 @@ def _open_out(path: str | None) -> IO[str] | None:
 async def batch(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``voiceclone batch``."""
     manifest = load_manifest(args.manifest)
+    shared = shared_journal(args)  # --journal-name: one batch for many processes
+    if shared is not None and args.status:
+        return await print_status(ui, shared, manifest)
     if args.dry_run:
         return _dry_run(ui, manifest)
     if not manifest.ok:
@@ -99,7 +104,9 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
             "(fix them, then check again with --dry-run)"
         )
         return USAGE
-    journal = None if args.no_journal else Path(args.journal or f"{manifest.path}.journal.jsonl")
+    journal: Path | RedisJournal | None = shared
+    if shared is None and not args.no_journal:
+        journal = Path(args.journal or f"{manifest.path}.journal.jsonl")
     progress = BatchProgress(ui, total=len(manifest.rows))
     client = make_client(
         args,
@@ -107,6 +114,7 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
         requests_per_minute=args.rpm,
         on_retry=progress.on_retry,
         on_response=progress.on_response,
+        redis=redis_url(args),
     )
     out = _open_out(args.out)
     rows: list[ResultRow] = []
