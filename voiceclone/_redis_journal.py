@@ -163,6 +163,7 @@ class RedisJournal:
         self._scripts: dict[str, AsyncScript] = {}
         self._errors = redis_errors()
         self._renewer: asyncio.Task[None] | None = None
+        self._users = 0  # batches using the journal now
 
     def __repr__(self) -> str:
         return f"RedisJournal(name={self.name!r}, lease={self.lease})"
@@ -301,13 +302,23 @@ class RedisJournal:
     # -- the lease -----------------------------------------------------------------------
 
     async def __aenter__(self) -> RedisJournal:
-        """Start renewing this process's claims (every third of the lease)."""
+        """Start renewing this process's claims (every third of the lease).
+
+        Batches may share one journal at once (a worker running several tasks): the
+        renewal runs from the first entry to the last exit.
+        """
+        self._users += 1
         if self._renewer is None:
             self._renewer = asyncio.ensure_future(self._renew_forever())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        """Stop renewing and give up the claims still held (their jobs did not finish)."""
+        """At the last exit, stop renewing and give up the claims still held."""
+        self._users = max(0, self._users - 1)
+        if not self._users:
+            await self._stop()
+
+    async def _stop(self) -> None:
         renewer, self._renewer = self._renewer, None
         if renewer is not None:
             renewer.cancel()
@@ -339,7 +350,8 @@ class RedisJournal:
 
         A batch closes it when it ends; call this after `summary` or `load`.
         """
-        await self.__aexit__()
+        self._users = 0
+        await self._stop()
 
     # -- reading a batch's state ---------------------------------------------------------
 
