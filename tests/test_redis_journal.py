@@ -236,3 +236,33 @@ def test_bad_journal_arguments_name_the_field() -> None:
         RedisJournal("redis://cache", "batch", lease=0)
     with pytest.raises(voiceclone.ConfigurationError, match="redis must be"):
         RedisJournal("http://user:pw@cache", "batch")
+
+
+async def test_a_live_workers_claim_is_renewed_past_its_lease(
+    redis_server: RedisServer,
+) -> None:
+    holder = RedisJournal(redis_server.url, "batch", lease=1.0)
+    other = RedisJournal(redis_server.url, "batch", lease=1.0)
+    direct = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await direct.config_set("notify-keyspace-events", "Kg")
+        async with direct.pubsub() as pubsub:
+            await pubsub.psubscribe("__keyspace@0__:voiceclone:journal:*:claim:Held0001x")
+            async with holder:
+                assert (await holder.claim("Held0001x")).held
+                # SET PX is one "expire" event; then one per renewal (every lease/3).
+                # Five renewals take the claim well past its first lease.
+                renewals = -1
+                while renewals < 5:
+                    message = await asyncio.wait_for(pubsub.get_message(timeout=10.0), 20)
+                    if message is not None and message["data"] == b"expire":
+                        renewals += 1
+                claim = await other.claim("Held0001x")
+                assert not claim.held
+                assert claim.busy_for > 0
+            # Leaving the batch gives the claim up at once.
+            assert (await other.claim("Held0001x")).held
+    finally:
+        await holder.aclose()
+        await other.aclose()
+        await direct.aclose()

@@ -458,3 +458,22 @@ async def test_no_key_or_password_in_redis_logs_or_errors_and_every_key_expires(
         text = record.getMessage() + str(record.exc_info or "")
         assert "S3CRETKEY" not in text, text
         assert "hunter2" not in text, text
+
+
+async def test_refusals_go_to_the_gate_that_let_the_request_go(
+    redis_server: RedisServer,
+) -> None:
+    g = gate(redis_server, 600)
+    try:
+        shared_generation = await g.acquire()
+        redis_server.kill()
+        await g.on_rate_limited(shared_generation)  # Redis gone: falls back, no error
+        assert g.stats.gate == "fallback"
+        fallback_generation = await g.acquire()
+        assert fallback_generation < 0
+        before = g.stats.requests_per_minute
+        await g.on_rate_limited(fallback_generation)
+        assert g.stats.requests_per_minute < before  # the fallback gate slowed down
+        assert g.stats.rate_limited == 2
+    finally:
+        await g.aclose()
