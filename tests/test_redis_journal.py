@@ -133,7 +133,7 @@ async def test_a_journaled_conflict_stays_a_conflict(
         up = await client.upload_file(jobs[1].audio)
         await client.clone(file_id=up.file_id, voice_id="Shared0001x")
     for _ in range(2):
-        outcomes = await run_batch(emu, redis_server, jobs)
+        outcomes = {o.index: o for o in await run_batch(emu, redis_server, jobs)}
         assert isinstance(outcomes[1].error, voiceclone.VoiceIdConflictError)
     summary = await _summary(redis_server)
     assert summary.failed == {"Shared0001x": "VoiceIdConflictError"}
