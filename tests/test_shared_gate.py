@@ -236,7 +236,7 @@ async def test_redis_killed_mid_batch_falls_back_then_returns(
         assert client.rate_stats.gate == "fallback"
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1, [r.getMessage() for r in warnings]
-        assert "falling back to local" in warnings[0].getMessage()
+        assert "a local gate at 6000.0/min" in warnings[0].getMessage()
         # The account's limit shared by the one worker seen: the fallback's fair share.
         assert client.rate_stats.requests_per_minute == pytest.approx(6000)
 

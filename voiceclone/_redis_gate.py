@@ -209,12 +209,16 @@ class SharedGate:
             share = self._share()
             if self._fallback_kind == "local":
                 self._fallback = RateGate(share)
-            pace = "no pacing" if share is None or self._fallback is None else f"{share:.1f}/min"
+                how = "a local gate at " + (
+                    "no pace until refused" if share is None else f"{share:.1f}/min"
+                )
+                how += f" (1/{self._workers} of the account's pace)"
+            else:
+                how = "no pacing" if self._fallback_kind == "open" else "failing every call"
             # The exception's text may name the server's address; its type is enough.
             logger.warning(
-                "shared rate gate unreachable (%s): falling back to %s (%s, 1/%d of the "
-                "account's pace) until Redis answers again",
-                type(exc).__name__, self._fallback_kind, pace, self._workers,
+                "shared rate gate unreachable (%s): %s until Redis answers again",
+                type(exc).__name__, how,
             )  # fmt: skip
         else:
             self._probe_pause = min(self._probe_pause * 2.0, PROBE_MAX)
