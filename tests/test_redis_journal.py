@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.crc import key_slot
 from redis_server import RedisServer, redis_server
 
 import voiceclone
@@ -222,6 +223,8 @@ async def test_journal_keys_expire_and_hold_no_secret(
     try:
         keys = [k async for k in direct.scan_iter(count=1000)]
         assert any(b":journal:" in k for k in keys)
+        # One hash tag: a script's keys share one Redis Cluster slot.
+        assert len({key_slot(k) for k in keys if b":journal:" in k}) == 1
         for key in keys:
             assert await direct.pttl(key) > 0, key
             assert b"S3CRETKEY" not in key + (await direct.dump(key) or b""), key
@@ -266,3 +269,22 @@ async def test_a_live_workers_claim_is_renewed_past_its_lease(
         await holder.aclose()
         await other.aclose()
         await direct.aclose()
+
+
+async def test_a_borrowed_decoding_client_works_and_stays_open(
+    emu: Emulator, redis_server: RedisServer, audio: Path
+) -> None:
+    # Applications often set decode_responses=True on the client they lend.
+    borrowed = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        for _ in range(2):
+            async with client_for(emu, redis=borrowed) as client:
+                journal = RedisJournal(borrowed, "decoded")
+                outcomes = [o async for o in client.clone_jobs(jobs_for(audio, 3), journal=journal)]
+                assert all(o.ok for o in outcomes)
+                assert client.rate_stats.gate == "shared"
+        assert all(o.resumed for o in outcomes)
+        assert (await journal.summary()).done == {f"Shared{i:04d}x" for i in range(3)}
+        assert await borrowed.ping()
+    finally:
+        await borrowed.aclose()

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.crc import key_slot
 from redis_server import RedisServer, redis_server, run_redis
 
 import voiceclone
@@ -422,6 +423,7 @@ async def scan_for_secrets(server: RedisServer, tag: str) -> None:
     try:
         keys = [k async for k in direct.scan_iter(count=1000)]
         assert keys
+        assert len({key_slot(k) for k in keys}) == 1  # one Redis Cluster slot
         for key in keys:
             assert tag.encode() in key
             assert await direct.pttl(key) > 0, key  # nothing outlives the account's use

@@ -197,14 +197,14 @@ class RedisJournal:
     async def load(self) -> dict[str, CloneResult]:
         """Every job some worker finished: voice_id -> result."""
         raw = await self._call("loading", lambda: _aw(self._handle.get().hgetall(self._key("ok"))))
-        return {k.decode(): _result_from(json.loads(v)) for k, v in raw.items()}
+        return {_text(k): _result_from(json.loads(v)) for k, v in raw.items()}
 
     async def claimed_elsewhere(self, voice_id: str) -> bool:
         """Whether another live worker holds the job's claim right now."""
         owner = await self._call(
             "reading a claim", lambda: self._handle.get().get(self._claim_key(voice_id))
         )
-        return owner is not None and owner.decode() != self._worker
+        return owner is not None and _text(owner) != self._worker
 
     async def claim(self, voice_id: str) -> Claim:
         """Take the job's claim unless it is done or another live worker holds it."""
@@ -212,12 +212,12 @@ class RedisJournal:
         state, detail = await self._script(
             "claim", _CLAIM, keys, [self._worker, int(self.lease * 1000), voice_id]
         )
-        state = state.decode()
+        state = _text(state)
         if state == "done":
             return Claim(done=_result_from(json.loads(detail)))
         if state == "claimed":
             self._held.add(voice_id)
-            return Claim(held=True, sent=detail == b"1")
+            return Claim(held=True, sent=_text(detail) == "1")
         return Claim(busy_for=max(0.0, int(detail) / 1000.0))
 
     async def _record(
@@ -367,22 +367,27 @@ class RedisJournal:
             return done, failed, sent, claims
 
         done, failed, sent, claims = await self._call("reading the batch", read)
-        done_ids = frozenset(v.decode() for v in done)
+        done_ids = frozenset(_text(v) for v in done)
         prefix = len(self._key("claim:"))
         return JournalSummary(
             done=done_ids,
-            in_flight=frozenset(k.decode()[prefix:] for k in claims),
+            in_flight=frozenset(_text(k)[prefix:] for k in claims),
             failed={
-                k.decode(): json.loads(v).get("error", "?")
+                _text(k): json.loads(v).get("error", "?")
                 for k, v in failed.items()
-                if k.decode() not in done_ids
+                if _text(k) not in done_ids
             },
-            sent=frozenset(v.decode() for v in sent) - done_ids,
+            sent=frozenset(_text(v) for v in sent) - done_ids,
         )
 
     def _escape(self) -> str:
         """The key prefix as a SCAN pattern (the hash tag's braces are literal there)."""
         return "".join("\\" + c if c in "*?[]\\" else c for c in self._prefix)
+
+
+def _text(value: bytes | str) -> str:
+    """A reply as text, whether the client decodes responses or not (a borrowed one may)."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _aw(value: Awaitable[_T] | _T) -> Awaitable[_T]:
