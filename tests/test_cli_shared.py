@@ -90,3 +90,18 @@ async def test_shared_options_are_checked_before_anything_is_sent(
     assert status == 2
     assert "--journal-name" in err
     assert emu.stats.requests["voice_clone"] == 0
+
+
+async def test_an_unreachable_redis_is_a_clear_error(emu: Emulator, manifest: Path) -> None:
+    gone = RedisServer()  # never started: nothing listens on its port
+    try:
+        for extra in ([], ["--status"]):
+            status, out, err = await voiceclone(
+                emu, "batch", str(manifest), "--redis", gone.url, "--journal-name", "x", *extra
+            )
+            assert status == 1, (out, err)
+            assert "Redis did not answer" in err
+            assert "Traceback" not in err
+    finally:
+        gone.close()
+    assert emu.stats.requests["voice_clone"] == 0

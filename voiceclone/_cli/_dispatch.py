@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable
 
-from voiceclone import ConfigurationError, ValidationError
-from voiceclone._cli._exit import USAGE, UsageError
+from voiceclone import ConfigurationError, JournalError, ValidationError
+from voiceclone._cli._exit import FAILED, USAGE, UsageError
 from voiceclone._cli._runner import run_command
 from voiceclone._cli._ui import Ui, make_ui
 
@@ -40,3 +40,6 @@ def dispatch(args: argparse.Namespace) -> int:
         # Messages of these errors name fields and files, never the API key.
         ui.error(str(exc))
         return USAGE
+    except JournalError as exc:  # a journal that cannot be read (a Redis that is down)
+        ui.error(str(exc))
+        return FAILED
