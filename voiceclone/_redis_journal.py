@@ -36,6 +36,7 @@ from ._errors import JournalError, ValidationError, VoiceCloneError
 from ._journal import _result_from, _result_record
 from ._models import CloneResult
 from ._redis_conn import RedisHandle, redis_errors, resolve
+from ._redis_journal_lua import CLAIM, RECORD, RENEW
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -56,42 +57,6 @@ CALL_TIMEOUT: Final = 5.0
 #: waited for, at the end of a worker's batch, so this costs a few calls per batch.
 WAIT_POLL: Final = 0.2
 _CHUNK: Final = 1 << 20  # bytes read at a time when digesting a sample
-
-# claim: the job's record if done; else the claim (and whether it was sent) or who has it.
-_CLAIM: Final = """
-local done = redis.call('HGET', KEYS[2], ARGV[3])
-if done then return {'done', done} end
-local ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
-if not ok and redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  ok = true
-end
-if ok then
-  local sent = redis.call('HGET', KEYS[3], ARGV[3])
-  if sent then return {'claimed', '1'} end
-  return {'claimed', '0'}
-end
-return {'busy', tostring(redis.call('PTTL', KEYS[1]))}
-"""
-# renew: extend this worker's claims among KEYS; returns how many were still ours.
-_RENEW: Final = """
-local kept = 0
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then
-    redis.call('PEXPIRE', key, ARGV[2])
-    kept = kept + 1
-  end
-end
-return kept
-"""
-# record: write one record (HSET into KEYS[2], HDEL from KEYS[3]); release the claim if ours.
-_RECORD: Final = """
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
-if ARGV[4] ~= '' then redis.call('HDEL', KEYS[3], ARGV[4]) end
-for i = 2, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
-if ARGV[6] == '1' and redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
-"""
 
 
 @attrs.frozen
@@ -210,7 +175,7 @@ class RedisJournal:
         """Take the job's claim unless it is done or another live worker holds it."""
         keys = [self._claim_key(voice_id), self._key("ok"), self._key("sent")]
         state, detail = await self._script(
-            "claim", _CLAIM, keys, [self._worker, int(self.lease * 1000), voice_id]
+            "claim", CLAIM, keys, [self._worker, int(self.lease * 1000), voice_id]
         )
         state = _text(state)
         if state == "done":
@@ -234,7 +199,7 @@ class RedisJournal:
             int(RECORD_TTL * 1000),
             "1" if release else "0",
         ]
-        await self._script("record", _RECORD, keys, args)
+        await self._script("record", RECORD, keys, args)
         if release:
             self._held.discard(voice_id)
 
@@ -339,9 +304,7 @@ class RedisJournal:
             if self._held:
                 keys = [self._claim_key(v) for v in sorted(self._held)]
                 try:
-                    await self._script(
-                        "renew", _RENEW, keys, [self._worker, int(self.lease * 1000)]
-                    )
+                    await self._script("renew", RENEW, keys, [self._worker, int(self.lease * 1000)])
                 except JournalError:
                     continue  # Redis lost for now: the next tick tries again
 
