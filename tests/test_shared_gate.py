@@ -479,3 +479,25 @@ async def test_refusals_go_to_the_gate_that_let_the_request_go(
         assert g.stats.rate_limited == 2
     finally:
         await g.aclose()
+
+
+async def test_one_round_trip_per_departure(redis_server: RedisServer) -> None:
+    g = gate(redis_server, 6_000_000)
+    direct = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await g.acquire()  # loads the script
+        await direct.config_resetstat()
+        for _ in range(20):
+            await g.acquire()
+            await g.on_success()  # counted here, carried by the next acquire
+        stats = await direct.info("commandstats")
+        calls = {name: entry["calls"] for name, entry in stats.items()}
+        assert calls.pop("cmdstat_evalsha") == 20
+        # Redis counts the commands run inside the script too; nothing else was sent
+        # (no SCRIPT LOAD, no EVAL, no polling), besides this test's CONFIG and INFO.
+        inside = {"time", "hget", "hset", "lrange", "lpush", "ltrim", "zadd", "zcard",
+                  "zremrangebyscore", "exists", "pexpire"}  # fmt: skip
+        assert {name.removeprefix("cmdstat_") for name in calls} <= inside | {"info", "config"}
+    finally:
+        await g.aclose()
+        await direct.aclose()
