@@ -375,7 +375,14 @@ async def test_an_owned_redis_client_is_made_lazily_and_closed(
         async with client:
             await clones(client, "Owned", 2)
             assert len(await direct.client_list()) == 2
-        assert len(await direct.client_list()) == 1
+            gate_ = client._gate
+            assert isinstance(gate_, SharedGate)
+            owned = gate_._handle.get()
+            connections = owned.connection_pool._available_connections
+            assert connections
+            assert all(c.is_connected for c in connections)
+        # Closed on our side (the server may notice a moment later).
+        assert not any(c.is_connected for c in connections)
     finally:
         await direct.aclose()
 
