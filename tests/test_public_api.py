@@ -52,6 +52,8 @@ PUBLIC = {
     "ResponseFormatError",
     "TimeoutError",
     "OutOfTime",
+    "RateGateUnavailableError",
+    "RedisJournal",
     "__version__",
 }
 EMULATOR_PUBLIC = {

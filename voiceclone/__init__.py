@@ -23,6 +23,7 @@ from ._errors import (
     OutOfTime,
     PermissionDeniedError,
     QuotaExceededError,
+    RateGateUnavailableError,
     RateLimitError,
     ResponseFormatError,
     SensitiveContentError,
@@ -46,6 +47,7 @@ from ._models import (
     Voice,
 )
 from ._pacing import GateStats
+from ._redis_journal import RedisJournal
 from ._retry import RetryPolicy
 from ._sync import SyncClient
 from ._version import __version__
@@ -70,7 +72,9 @@ __all__ = [
     "PermissionDeniedError",
     "PreviewInfo",
     "QuotaExceededError",
+    "RateGateUnavailableError",
     "RateLimitError",
+    "RedisJournal",
     "ResponseEvent",
     "ResponseFormatError",
     "RetryEvent",

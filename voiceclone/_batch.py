@@ -31,6 +31,7 @@ from ._audio import AudioInfo
 from ._errors import JournalError, ValidationError, VoiceCloneError
 from ._journal import Journal, JournalState
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile
+from ._redis_journal import RedisJournal
 from ._validate import check_jobs, check_number
 
 __all__ = ["Port", "clone_all", "clone_jobs", "clone_many"]
@@ -256,7 +257,7 @@ async def clone_jobs(
     client: Port,
     jobs: Iterable[CloneJob] | AsyncIterable[CloneJob],
     *,
-    journal: str | os.PathLike[str] | None = None,
+    journal: str | os.PathLike[str] | RedisJournal | None = None,
     max_in_flight: int | None = None,
 ) -> AsyncIterator[CloneOutcome]:
     limit = _limit(client, max_in_flight)
@@ -274,6 +275,15 @@ async def clone_jobs(
         raise ValidationError(
             problems[0].field, f"{len(problems)} problem(s): {listed}{more}", problems=problems
         )
+    if isinstance(journal, RedisJournal):  # shared by many processes: see _shared_batch
+        from ._shared_batch import clone_shared_jobs
+
+        checked = cast("list[CloneJob]", all_jobs)
+        shared = clone_shared_jobs(client, checked, journal, limit, probed)
+        async with contextlib.aclosing(shared):
+            async for outcome in shared:
+                yield outcome
+        return
     book = Journal(journal) if journal is not None else None
     if book is not None:
         # Locked before it is read: a second run on this journal fails here, before

@@ -65,8 +65,10 @@ from ._events import Hooks, OnResponse, OnRetry, ResponseEvent, RetryEvent
 from ._files import check_target, write_file
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile, Voice
 from ._otel import Telemetry, telemetry
-from ._pacing import Gate, GateStats, RateGate
+from ._pacing import Gate, GateStats
 from ._parse import parse_clone_result, parse_sensitivity, parse_uploaded_file, parse_voices
+from ._redis_gate import make_gate
+from ._redis_journal import RedisJournal
 from ._request import Request, UploadPart
 from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying, spends_budget
 from ._transport import Answer, exchange
@@ -87,6 +89,9 @@ if TYPE_CHECKING:
         from typing import Unpack
     else:
         from typing_extensions import Unpack
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
@@ -242,6 +247,12 @@ class Client:
         on_retry: called with a `RetryEvent` before each retry (a plain or an async
             function; what it raises is logged and ignored).
         on_response: called with a `ResponseEvent` after each attempt (likewise).
+        redis: share the rate gate with every client of this account on one Redis:
+            a URL (``redis://host:6379/0``) or a ``redis.asyncio.Redis`` to borrow
+            (never closed); default: env ``VOICECLONE_REDIS_URL``, else a local gate.
+        fallback: while that Redis is unreachable: ``"local"`` paces at a fair
+            share of the limit, ``"open"`` does not pace, ``"fail"`` raises
+            `RateGateUnavailableError`.
     """
 
     def __init__(
@@ -259,6 +270,8 @@ class Client:
         trust_env: bool = False,
         on_retry: OnRetry | None = None,
         on_response: OnResponse | None = None,
+        redis: str | Redis | None = None,
+        fallback: str = "local",
     ) -> None:
         key = _check_key(api_key if api_key is not None else os.environ.get("MINIMAX_API_KEY", ""))
         self._key = _Redacted(key)
@@ -281,7 +294,13 @@ class Client:
         self._retry = retry or RetryPolicy()
         self._timeout = float(timeout)
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._gate: Gate = RateGate(requests_per_minute)
+        self._gate: Gate = make_gate(
+            requests_per_minute,
+            redis=redis,
+            fallback=fallback,
+            api_key=self._key,
+            base_url=self._base_url,
+        )
         self._budget = RetryBudget(self._retry.budget)
         self._hooks = Hooks(on_retry, on_response)
         self._telemetry = telemetry()
@@ -780,10 +799,14 @@ class Client:
         self,
         jobs: Iterable[CloneJob] | AsyncIterable[CloneJob],
         *,
-        journal: str | os.PathLike[str] | None = None,
+        journal: str | os.PathLike[str] | RedisJournal | None = None,
         max_in_flight: int | None = None,
     ) -> AsyncIterator[CloneOutcome]:
-        """Upload and clone each job; with ``journal``, re-runs skip finished jobs."""
+        """Upload and clone each job; with ``journal``, re-runs skip finished jobs.
+
+        ``journal`` is a JSONL file (one process) or a `RedisJournal` (shared by
+        every process using its name).
+        """
         return _batch.clone_jobs(
             self._batch_port(), jobs, journal=journal, max_in_flight=max_in_flight
         )

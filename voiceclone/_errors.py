@@ -49,6 +49,7 @@ __all__ = [
     "OutOfTime",
     "PermissionDeniedError",
     "QuotaExceededError",
+    "RateGateUnavailableError",
     "RateLimitError",
     "ResponseFormatError",
     "SensitiveContentError",
@@ -132,6 +133,14 @@ class JournalError(VoiceCloneError):
     def __init__(self, message: str, *, path: str | None = None) -> None:
         super().__init__(message)
         self.path = path
+
+
+class RateGateUnavailableError(VoiceCloneError):
+    """The shared rate gate (Redis) is unreachable and the client was told not to go on.
+
+    Raised only with ``Client(fallback="fail")``, before the request is sent; never
+    retried.
+    """
 
 
 class ValidationError(VoiceCloneError, ValueError):

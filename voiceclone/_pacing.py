@@ -77,6 +77,9 @@ class GateStats:
     requests_per_minute: float  #: the current pace
     rate_limited: int  #: rate-limit answers received
     cooldowns: int  #: times the gate closed
+    #: which gate paces: ``"local"`` (this client alone), ``"shared"`` (through Redis) or
+    #: ``"fallback"`` (Redis unreachable: a local gate at a fair share, or none)
+    gate: str = "local"
 
 
 class Gate(Protocol):

@@ -200,3 +200,28 @@ async def emulator_usage() -> None:
 
 
 version: str = voiceclone.__version__
+
+
+async def many_workers(jobs: list[voiceclone.CloneJob]) -> None:
+    import redis.asyncio
+
+    borrowed = redis.asyncio.Redis.from_url("redis://cache:6379/0")
+    async with (
+        voiceclone.Client(redis="redis://cache:6379/0", fallback="local") as by_url,
+        voiceclone.Client(redis=borrowed, fallback="fail") as by_client,
+    ):
+        gate: str = by_url.rate_stats.gate
+        journal = voiceclone.RedisJournal(borrowed, "spring", lease=30.0)
+        async for outcome in by_client.clone_jobs(jobs, journal=journal):
+            resumed: bool = outcome.resumed
+            print(gate, resumed)
+        state = await journal.summary()
+        done: frozenset[str] = state.done
+        failed: dict[str, str] = state.failed
+        print(done, failed, journal.name, journal.lease)
+        await journal.aclose()
+    try:
+        await by_url.clone(file_id=1, voice_id="Typed0001")
+    except voiceclone.RateGateUnavailableError as exc:
+        print(exc.message)
+    await borrowed.aclose()

@@ -14,7 +14,8 @@ from typing import IO, Any
 from rich.console import Console
 from rich.markup import escape
 
-from voiceclone import JournalError, ValidationError
+from voiceclone import JournalError, RedisJournal, ValidationError
+from voiceclone._cli._cmd_shared import print_status, redis_url, shared_journal
 from voiceclone._cli._connect import make_client
 from voiceclone._cli._exit import (
     CONFIG,
@@ -163,6 +164,9 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
     manifest = load_manifest(args.manifest)
     # With records on stdout, everything for people goes to stderr.
     human: Console = ui.err if args.json or args.out == STDOUT else ui.out
+    shared = shared_journal(args)  # --journal-name: one batch for many processes
+    if shared is not None and args.status:
+        return await print_status(ui, shared, manifest)
     if args.dry_run:
         return _dry_run(ui, manifest, human)
     if manifest.blocking:
@@ -177,7 +181,9 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
             f"cloning the other {len(manifest.rows)}",
             soft_wrap=True,
         )
-    journal = None if args.no_journal else Path(args.journal or f"{manifest.path}.journal.jsonl")
+    journal: Path | RedisJournal | None = shared
+    if shared is None and not args.no_journal:
+        journal = Path(args.journal or f"{manifest.path}.journal.jsonl")
     progress = BatchProgress(ui, total=len(manifest.rows))
     client = make_client(
         args,
@@ -185,6 +191,7 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
         requests_per_minute=args.rpm,
         on_retry=progress.on_retry,
         on_response=progress.on_response,
+        redis=redis_url(args),
     )
     records = _Records(args)
     rows: list[ResultRow] = list(skipped)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from voiceclone import __version__
+from voiceclone._cli._cmd_shared import add_options as add_shared_options
 from voiceclone._cli._exit import (
     CONFIG,
     FAILED,
@@ -240,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="clone requests per minute, or 0/auto to discover the limit (default: 60)",
     )
+    add_shared_options(batch)
 
     voices = command("voices", "list cloned voices, or delete one")
     voices.add_argument(

@@ -1,0 +1,107 @@
+"""``voiceclone batch --redis URL --journal-name NAME``: processes sharing one manifest."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from redis_server import RedisServer, redis_server
+
+from voiceclone.emulator import Emulator
+from voiceclone.testing import sample_wav
+
+__all__ = ["redis_server"]  # the fixture, imported for pytest
+
+KEY = "sk-cli-S3CRET-shared-1"
+VOICES = 10
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator(KEY, rpm=None) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    rows = []
+    for i in range(VOICES):
+        (tmp_path / f"voice{i}.wav").write_bytes(sample_wav(10.5, seed=i))
+        rows.append(f"CliShared{i:03d}x,voice{i}.wav")
+    path = tmp_path / "voices.csv"
+    path.write_text("voice_id,audio\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+async def voiceclone(emu: Emulator, *args: str) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIMAX_", "VOICECLONE_"))}
+    env.update(NO_COLOR="1", COLUMNS="200", MINIMAX_API_KEY=KEY, MINIMAX_BASE_URL=emu.base_url)
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "voiceclone.cli", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_processes_share_a_manifest_and_status_shows_the_batch(
+    emu: Emulator, redis_server: RedisServer, manifest: Path
+) -> None:
+    shared = ["--redis", redis_server.url, "--journal-name", "spring", "--rpm", "60000"]
+    before = await voiceclone(emu, "batch", str(manifest), *shared, "--status")
+    assert before[0] == 0, before
+    assert f"0 done, 0 in flight, 0 failed, {VOICES} not started" in before[1]
+
+    runs = await asyncio.gather(
+        voiceclone(emu, "batch", str(manifest), *shared),
+        voiceclone(emu, "batch", str(manifest), *shared),
+    )
+    for status, out, err in runs:
+        assert status == 0, (out, err)
+        assert f"cloned {VOICES} of {VOICES}" in out
+        assert KEY not in out + err
+    assert dict(emu.account().clone_successes) == {f"CliShared{i:03d}x": 1 for i in range(VOICES)}
+    assert not (manifest.parent / "voices.csv.journal.jsonl").exists()
+
+    after = await voiceclone(emu, "batch", str(manifest), *shared, "--status")
+    assert after[0] == 0, after
+    assert f"{VOICES} done, 0 in flight, 0 failed, 0 not started" in after[1]
+
+
+async def test_shared_options_are_checked_before_anything_is_sent(
+    emu: Emulator, manifest: Path
+) -> None:
+    status, _, err = await voiceclone(emu, "batch", str(manifest), "--journal-name", "x")
+    assert status == 2
+    assert "--journal-name needs a Redis" in err
+    status, _, err = await voiceclone(
+        emu, "batch", str(manifest), "--journal-name", "x", "--journal", "j.jsonl",
+        "--redis", "redis://127.0.0.1:1",
+    )  # fmt: skip
+    assert status == 2
+    assert "replaces --journal" in err
+    status, _, err = await voiceclone(emu, "batch", str(manifest), "--status")
+    assert status == 2
+    assert "--journal-name" in err
+    assert emu.stats.requests["voice_clone"] == 0
+
+
+async def test_an_unreachable_redis_is_a_clear_error(emu: Emulator, manifest: Path) -> None:
+    gone = RedisServer()  # never started: nothing listens on its port
+    try:
+        for extra in ([], ["--status"]):
+            status, out, err = await voiceclone(
+                emu, "batch", str(manifest), "--redis", gone.url, "--journal-name", "x", *extra
+            )
+            assert status == 1, (out, err)
+            assert "Redis did not answer" in err
+            assert "Traceback" not in err
+    finally:
+        gone.close()
+    assert emu.stats.requests["voice_clone"] == 0

@@ -1,0 +1,109 @@
+"""Reaching Redis: the optional import, URL checks, borrowed or owned clients, key names.
+
+Shared by the gate and the journal. Nothing here connects: redis-py opens a
+connection at the first command, which the gate and the journal send from inside
+the running loop. No function echoes a URL, which may carry a password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+
+from ._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["ENV_URL", "RedisHandle", "account_tag", "redis_errors", "resolve"]
+
+#: The environment variable read when ``Client(redis=None)``.
+ENV_URL: Final = "VOICECLONE_REDIS_URL"
+_SCHEMES: Final = ("redis", "rediss", "unix")
+#: Seconds for a connect or a command: Redis on a LAN answers in a millisecond, so a
+#: second means it is gone or stalled, and the gate falls back rather than wait.
+SOCKET_TIMEOUT: Final = 1.0
+
+
+def _module() -> Any:
+    try:
+        import redis.asyncio
+    except ImportError:
+        raise ConfigurationError(
+            'redis= needs the redis extra: pip install "voiceclone[redis]"'
+        ) from None
+    return redis.asyncio
+
+
+def redis_errors() -> tuple[type[BaseException], ...]:
+    """What a lost, stalled or restarted Redis raises (plus the timeouts we impose)."""
+    import asyncio
+
+    from redis.exceptions import RedisError
+
+    return (RedisError, OSError, asyncio.TimeoutError)
+
+
+class RedisHandle:
+    """A Redis client made on first use from a URL (owned), or a borrowed one (never closed)."""
+
+    def __init__(self, url: str | None, client: Redis | None) -> None:
+        self._url = url
+        self._client = client
+        self.owned = client is None
+
+    def __repr__(self) -> str:
+        return f"<RedisHandle {'owned' if self.owned else 'borrowed'}>"
+
+    def get(self) -> Redis:
+        """The client; an owned one is created here, inside the running loop."""
+        if self._client is None:
+            assert self._url is not None
+            self._client = _module().Redis.from_url(
+                self._url,
+                socket_timeout=SOCKET_TIMEOUT,
+                socket_connect_timeout=SOCKET_TIMEOUT,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close an owned client; a borrowed one is the caller's to close."""
+        if self.owned and self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+
+def resolve(value: object, *, field: str = "redis", env: bool = True) -> RedisHandle | None:
+    """Check ``value`` (a URL, a ``redis.asyncio.Redis`` or ``None``) and wrap it.
+
+    ``None`` reads ``VOICECLONE_REDIS_URL`` when ``env``; unset or empty means no Redis.
+    """
+    if value is None and env:
+        value = os.environ.get(ENV_URL, "").strip() or None
+    if value is None:
+        return None
+    module = _module()
+    if isinstance(value, str):
+        scheme = urlsplit(value.strip()).scheme
+        if scheme not in _SCHEMES:
+            # Never echo the URL: it may carry a password.
+            raise ConfigurationError(
+                f"{field} must be a redis://, rediss:// or unix:// URL (scheme {scheme!r})"
+            )
+        return RedisHandle(value.strip(), None)
+    if isinstance(value, module.Redis):
+        return RedisHandle(None, value)
+    raise ConfigurationError(
+        f"{field} must be a Redis URL or a redis.asyncio.Redis, got {type(value).__name__}"
+    )
+
+
+def account_tag(api_key: str, base_url: str) -> str:
+    """A Redis Cluster hash tag for one account: a digest, never the key itself.
+
+    Every key of an account carries it, so a script's keys share one slot.
+    """
+    digest = hashlib.sha256(f"voiceclone\0{api_key}\0{base_url}".encode()).hexdigest()
+    return "{" + digest[:24] + "}"

@@ -1,0 +1,274 @@
+"""The shared rate gate: every client of one account on one Redis passes one gate.
+
+MiniMax limits cloning per account, so processes that pace themselves each at the
+full limit together send several times it. `SharedGate` keeps the local gate's
+rules (`_pacing`) with their state in Redis: one Lua script per decision, one
+round trip per departure, no polling. Inside a process requests still queue first
+come first served; only the head of the queue holds a reservation, so a cooldown
+started by this process re-schedules it.
+
+Successes are not reported one by one: they are counted here and carried by the
+next script call, which keeps each departure to a single round trip.
+
+When Redis cannot be reached (down at start, lost mid-run, stalled), no call
+waits on it: the gate falls back (``fallback="local"``: a local `RateGate` at the
+limit divided by the workers last seen in Redis; ``"open"``: no pacing; ``"fail"``:
+`RateGateUnavailableError`), logs one WARNING, and probes Redis again after a
+growing pause (a circuit breaker, so each call does not pay a connect timeout).
+The first answer brings the shared gate back, with one INFO line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import uuid
+from typing import TYPE_CHECKING, Final
+
+from ._errors import ConfigurationError, RateGateUnavailableError
+from ._pacing import Gate, GateStats, RateGate, _out_of_time
+from ._redis_conn import RedisHandle, account_tag, redis_errors, resolve
+from ._redis_gate_lua import SCRIPT
+
+if TYPE_CHECKING:
+    from redis.commands.core import AsyncScript
+
+__all__ = ["FALLBACKS", "SharedGate", "make_gate"]
+
+logger = logging.getLogger("voiceclone")
+
+FALLBACKS: Final = ("local", "open", "fail")
+#: Seconds an account's keys outlive its last request: long enough to keep a learned
+#: pace across a pause between batches, short enough that nothing lingers.
+STATE_TTL: Final = 900.0
+#: A worker counts as live for the fallback's fair share if it asked the gate this
+#: recently (longer than the longest cooldown, so a waiting worker still counts).
+HEARTBEAT: Final = 90.0
+#: Seconds one script call may take before Redis counts as stalled.
+CALL_TIMEOUT: Final = 1.0
+#: The circuit breaker's pauses before probing Redis again, doubling between.
+PROBE_FIRST: Final = 0.5
+PROBE_MAX: Final = 15.0
+
+
+def make_gate(
+    requests_per_minute: float | None,
+    *,
+    redis: object,
+    fallback: str,
+    api_key: str,
+    base_url: str,
+) -> Gate:
+    """The client's gate: shared through Redis when one is given (or in the env), else local."""
+    if fallback not in FALLBACKS:
+        raise ConfigurationError(f"fallback must be one of {', '.join(FALLBACKS)}")
+    handle = resolve(redis)
+    if handle is None:
+        return RateGate(requests_per_minute)
+    return SharedGate(requests_per_minute, handle, account_tag(api_key, base_url), fallback)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class SharedGate:
+    """Paces every client of one account on one Redis as one.
+
+    Args:
+        requests_per_minute: the account's limit, or ``None`` to discover it together.
+        handle: the Redis client (owned or borrowed).
+        tag: the account's hash tag (a digest of key and base URL).
+        fallback: what to do while Redis is unreachable: ``"local"``, ``"open"``, ``"fail"``.
+    """
+
+    def __init__(
+        self, requests_per_minute: float | None, handle: RedisHandle, tag: str, fallback: str
+    ) -> None:
+        self._limit = requests_per_minute
+        self._ceiling = "" if requests_per_minute is None else repr(requests_per_minute / 60.0)
+        self._handle = handle
+        self._keys = [f"voiceclone:{tag}:{part}" for part in ("gate", "sent", "spent", "workers")]
+        self._fallback_kind = fallback
+        self._worker = uuid.uuid4().hex
+        self._script: AsyncScript | None = None
+        self._errors = redis_errors()
+        self._turn = asyncio.Lock()  # first come, first served; the head holds a reservation
+        self._pending = 0  # successes not yet reported to Redis
+        self._rate = math.inf if requests_per_minute is None else requests_per_minute / 60.0
+        self._workers = 1  # live workers last seen in Redis
+        self._rate_limited = 0
+        self._cooldowns = 0
+        self._fallback: RateGate | None = None  # set while Redis is unreachable
+        self._down = False
+        self._probe_at = -math.inf
+        self._probe_pause = PROBE_FIRST
+        self._head_alarm: asyncio.Future[None] | None = None
+        self._poked = False
+
+    def __repr__(self) -> str:
+        return f"<SharedGate {'fallback' if self._down else 'shared'}>"
+
+    @property
+    def stats(self) -> GateStats:
+        """The pace for the whole account (or the fallback's), and this client's counts."""
+        if self._down:
+            pace = self._fallback.stats.requests_per_minute if self._fallback else math.inf
+            return GateStats(pace, self._rate_limited, self._cooldowns, gate="fallback")
+        return GateStats(self._rate * 60.0, self._rate_limited, self._cooldowns, gate="shared")
+
+    async def _run(self, op: str, arg: str, hint: float = 0.0) -> tuple[bool, float, int]:
+        """One script call, reporting the successes counted since the last one."""
+        if self._script is None:
+            self._script = self._handle.get().register_script(SCRIPT)
+        successes, self._pending = self._pending, 0
+        args: list[str | int | float] = [
+            op,
+            self._worker,
+            successes,
+            self._ceiling,
+            int(STATE_TTL * 1000),
+            HEARTBEAT,
+            arg,
+            hint,
+        ]
+        try:
+            # redis-py loads the script again by itself when Redis answers NOSCRIPT.
+            reply = await asyncio.wait_for(self._script(keys=self._keys, args=args), CALL_TIMEOUT)
+        except BaseException:
+            self._pending += successes  # not delivered: report them next time
+            raise
+        ok, wait, generation, workers, rate = reply
+        self._workers = max(1, int(workers))
+        rate_value = float(rate)
+        self._rate = rate_value if rate_value > 0 else math.inf
+        return bool(ok), float(wait), int(generation)
+
+    async def acquire(self, deadline: float | None = None) -> int:
+        """Wait for this request's turn; returns the generation to report back with.
+
+        A generation from the fallback gate is negative (``-1 - its generation``), so
+        a rate-limit answer is reported to the gate that let the request go.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            if deadline is None:
+                await self._turn.acquire()
+            else:
+                await asyncio.wait_for(self._turn.acquire(), max(0.0, deadline - loop.time()))
+        except asyncio.TimeoutError:
+            raise _out_of_time() from None
+        try:
+            while True:
+                if self._down and loop.time() < self._probe_at:
+                    return await self._acquire_fallback(deadline)
+                max_wait = "" if deadline is None else repr(deadline - loop.time())
+                try:
+                    ok, wait, generation = await self._run("acquire", max_wait)
+                except self._errors as exc:
+                    self._fall_back(exc)
+                    return await self._acquire_fallback(deadline)
+                self._back()
+                if not ok:
+                    raise _out_of_time()
+                if wait > 0 and not await self._sleep(wait):
+                    continue  # this process started a cooldown meanwhile: reserve again
+                return generation
+        finally:
+            self._turn.release()
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep until the reserved slot; ``False`` if woken early by a cooldown here."""
+        loop = asyncio.get_running_loop()
+        alarm: asyncio.Future[None] = loop.create_future()
+        self._head_alarm, self._poked = alarm, False
+        timer = loop.call_later(seconds, _wake, alarm)
+        try:
+            await alarm
+        finally:
+            timer.cancel()
+            self._head_alarm = None
+        return not self._poked
+
+    async def _acquire_fallback(self, deadline: float | None) -> int:
+        if self._fallback_kind == "fail":
+            raise RateGateUnavailableError(
+                "the shared rate gate (Redis) is unreachable and fallback='fail'"
+            )
+        if self._fallback is None:  # "open"
+            return -1
+        return -1 - await self._fallback.acquire(deadline)
+
+    def _fall_back(self, exc: BaseException) -> None:
+        """Redis did not answer: pace without it until the next probe."""
+        loop = asyncio.get_running_loop()
+        if not self._down:
+            self._down = True
+            self._probe_pause = PROBE_FIRST
+            share = self._share()
+            if self._fallback_kind == "local":
+                self._fallback = RateGate(share)
+                how = "a local gate at " + (
+                    "no pace until refused" if share is None else f"{share:.1f}/min"
+                )
+                how += f" (1/{self._workers} of the account's pace)"
+            else:
+                how = "no pacing" if self._fallback_kind == "open" else "failing every call"
+            # The exception's text may name the server's address; its type is enough.
+            logger.warning(
+                "shared rate gate unreachable (%s): %s until Redis answers again",
+                type(exc).__name__, how,
+            )  # fmt: skip
+        else:
+            self._probe_pause = min(self._probe_pause * 2.0, PROBE_MAX)
+        self._probe_at = loop.time() + self._probe_pause
+
+    def _share(self) -> float | None:
+        """A fair share of the limit (or of the pace reached) for this worker."""
+        pace = self._limit if self._limit is not None else self._rate * 60.0
+        if math.isinf(pace):
+            return None
+        return pace / self._workers
+
+    def _back(self) -> None:
+        if self._down:
+            self._down = False
+            self._fallback = None
+            logger.info("shared rate gate reachable again: pacing through Redis")
+
+    def _poke(self) -> None:
+        if self._head_alarm is not None:
+            self._poked = True
+            _wake(self._head_alarm)
+
+    async def on_success(self) -> None:
+        """Count a success; it reaches Redis with the next script call."""
+        if self._down and self._fallback is not None:
+            await self._fallback.on_success()
+        else:
+            self._pending += 1
+
+    async def on_rate_limited(self, generation: int, retry_after: float | None = None) -> None:
+        """A request sent in ``generation`` was refused for its rate: one round trip.
+
+        ``retry_after`` keeps the shared gate closed at least that long, for everyone.
+        """
+        self._rate_limited += 1
+        if generation < 0:
+            if self._fallback is not None:
+                await self._fallback.on_rate_limited(-1 - generation, retry_after)
+            return
+        try:
+            started, _, _ = await self._run("limited", str(generation), retry_after or 0.0)
+        except self._errors as exc:
+            self._fall_back(exc)
+            return
+        if started:
+            self._cooldowns += 1
+            self._poke()
+
+    async def aclose(self) -> None:
+        """Close the Redis client if this gate made it (never a borrowed one)."""
+        await self._handle.aclose()
