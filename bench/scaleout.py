@@ -14,6 +14,7 @@ the shared gate minus the local gate's, both unpaced, on loopback (p50, p99).
 
     python bench/scaleout.py                       # W=4, N=60, R=600, B=5: ideal 24 s
     python bench/scaleout.py --workers 2 --n 30
+    python bench/scaleout.py --plot docs/figures/scaleout.svg   # and draw the set-ups
 """
 
 from __future__ import annotations
@@ -98,13 +99,27 @@ def redis_process() -> Iterator[str]:
 async def worker(
     base_url: str, redis: str, rpm: float | None, prefix: str, n: int, file_id: int
 ) -> None:
-    """One worker process: wait for "go" on stdin, clone, print a JSON summary."""
+    """One worker process: wait for "go" on stdin, clone, print a JSON summary.
+
+    The summary holds the wall-clock time of every clone request sent, accepted
+    and refused: the processes share no other clock.
+    """
     limited = 0
+    sent: list[float] = []
+    accepted: list[float] = []
+    refused: list[float] = []
 
     def on_response(event: voiceclone.ResponseEvent) -> None:
         nonlocal limited
-        if event.path == "/voice_clone" and event.status_code in RATE_LIMIT_CODES:
+        if event.path != "/voice_clone":
+            return
+        now = time.time()
+        sent.append(now - event.elapsed)
+        if event.status_code in RATE_LIMIT_CODES:
             limited += 1
+            refused.append(now)
+        elif event.status_code == 0:
+            accepted.append(now)
 
     async with voiceclone.Client(
         API_KEY, base_url, requests_per_minute=rpm, redis=None if redis == "-" else redis,
@@ -114,7 +129,9 @@ async def worker(
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         outcomes = await client.clone_all(requests)
-        print(json.dumps({"ok": sum(o.ok for o in outcomes), "limited": limited}), flush=True)
+        summary = {"ok": sum(o.ok for o in outcomes), "limited": limited}
+        summary.update(sent=sent, accepted=accepted, refused=refused)
+        print(json.dumps(summary), flush=True)
 
 
 async def run_setup(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -138,6 +155,7 @@ async def run_setup(name: str, args: argparse.Namespace) -> dict[str, Any]:
             assert proc.stdout is not None
             assert (await proc.stdout.readline()).strip() == b"ready"
         started = time.perf_counter()
+        started_wall = time.time()
         for proc in procs:
             assert proc.stdin is not None
             proc.stdin.write(b"go\n")
@@ -151,7 +169,11 @@ async def run_setup(name: str, args: argparse.Namespace) -> dict[str, Any]:
             await proc.wait()
     ok = sum(r["ok"] for r in results)
     limited = sum(r["limited"] for r in results)
-    return {"wall": wall, "ok": ok, "limited": limited}
+    timeline = {
+        kind: sorted(t - started_wall for r in results for t in r[kind])
+        for kind in ("sent", "accepted", "refused")
+    }
+    return {"wall": wall, "ok": ok, "limited": limited, "timeline": timeline}
 
 
 async def gate_latency(samples: int = LATENCY_SAMPLES) -> dict[str, float]:
@@ -199,6 +221,7 @@ def main() -> None:
     parser.add_argument("--rpm", type=float, default=600.0, help="the emulator's limit R")
     parser.add_argument("--burst", type=int, default=5, help="the emulator's bucket B")
     parser.add_argument("--only", choices=tuple(LABELS), action="append", help="run only these")
+    parser.add_argument("--plot", help="draw each set-up's requests per second here (SVG)")
     args = parser.parse_args()
     ideal = args.workers * args.n / args.rpm * 60.0
     print(
@@ -215,6 +238,19 @@ def main() -> None:
             f"{r['limited'] / max(r['ok'], 1):.3f}",
             f"{r['ok']}/{args.workers * args.n}",
         )
+    if args.plot:
+        from _plot import Timeline, plot_timelines
+
+        plot_timelines(
+            args.plot,
+            {LABELS[name]: Timeline(**r["timeline"]) for name, r in figures["setups"].items()},
+            limit_per_s=args.rpm / 60.0,
+            title=(
+                f"{args.workers} processes on one key, {args.n} voices each, "
+                f"limit {args.rpm:g}/min (burst {args.burst})"
+            ),
+        )
+        print(f"wrote {args.plot}")
     lat = figures["latency"]
     print(
         f"gate latency per request, ms (p50 / p99): local {lat['local_p50']:.3f} / "

@@ -142,3 +142,16 @@ def test_the_same_data_draws_the_same_file(tmp_path: Path) -> None:
     plot.plot_layers(second, layers, title="layers")
     assert first.read_bytes() == second.read_bytes()
     assert "120" in svg_text(first)  # the SDK bar's total
+
+
+def test_scaleout_plot_runs_on_a_tiny_benchmark(tmp_path: Path) -> None:
+    figure = tmp_path / "scaleout.svg"
+    result = run_bench(
+        "scaleout.py", "--workers", "2", "--n", "4", "--rpm", "6000", "--burst", "50",
+        "--only", "local", "--only", "shared", "--plot", str(figure),
+    )  # fmt: skip
+    assert "shared gate, told R" in result.stdout
+    text = svg_text(figure)
+    for panel in ("per-process gates, told R", "shared gate, told R"):
+        assert panel in text
+    assert text.count("8 accepted, 0 rate-limit answers") == 2
