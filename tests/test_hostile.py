@@ -427,3 +427,52 @@ def test_a_paced_rate_limit_waits_at_the_gate_only() -> None:
     policy = RetryPolicy()
     assert wait_for(policy, hinted, 1, paced=True) == 0.0  # the gate honours the 4 s
     assert wait_for(policy, hinted, 1, paced=False) == 4.0
+
+
+# -- found in review: construction errors, odd URLs, infinities ----------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"default_headers": {"Authorization": "Bearer other"}},
+        {"default_headers": {"X-A": "a\x01b"}},
+        {"default_headers": {"Bad Name": "x"}},
+        {"base_url": "http://[::1/v1"},
+        {"proxy": "ftp://user:pw@proxy"},
+        {"timeout": float("inf")},
+    ],
+)
+def test_a_refused_client_leaves_no_key_in_its_traceback(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Client(api_key=KEY, **options)
+    shown = traceback.TracebackException.from_exception(caught.value, capture_locals=True)
+    text = "".join(shown.format())  # also: repr() of the half-built client must not fail
+    assert KEY not in text
+
+
+async def test_a_proxy_password_stays_out_of_a_transport_errors_frames() -> None:
+    proxy = "http://user:s3cretproxypw@127.0.0.1:9"  # refuses every connection
+    async with new_client("http://127.0.0.1:9/v1", proxy=proxy, retry=ONE_TRY) as client:
+        with pytest.raises(TransportError) as caught:
+            await client.list_voices()
+    tb = caught.value.__traceback__
+    sdk_frames = 0
+    while tb is not None:  # the SDK's frames only: this test's own locals hold the URL
+        if "/voiceclone/" in tb.tb_frame.f_code.co_filename:
+            sdk_frames += 1
+            assert "s3cretproxypw" not in repr(tb.tb_frame.f_locals)
+        tb = tb.tb_next
+    assert sdk_frames >= 3
+
+
+async def test_a_preview_link_that_is_no_url_is_a_validation_error(tmp_path: Path) -> None:
+    async with new_client("http://127.0.0.1:9/v1") as client:
+        with pytest.raises(ValidationError, match="http"):
+            await client.download_demo("http://[::1", tmp_path / "p.mp3")
+
+
+def test_infinite_budgets_and_huge_retry_numbers_are_handled() -> None:
+    with pytest.raises(ValidationError, match="finite"):
+        RetryPolicy(timeout=float("inf"))
+    assert 0 <= RetryPolicy(attempts=5000, budget=None).backoff(1100) <= 61.0

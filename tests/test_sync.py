@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import os
 import select
@@ -283,3 +284,11 @@ def test_the_constructor_and_methods_mirror_the_async_client() -> None:
     with pytest.raises(ConfigurationError):
         SyncClient(api_key="")  # checked at once, in the caller's thread
     assert voiceclone.SyncClient is SyncClient
+
+
+def test_a_view_outlives_the_client_it_came_from(emu: Emulator) -> None:
+    view = new_sync(emu).with_options(timeout=5.0)  # the client itself is dropped at once
+    gc.collect()
+    assert view.list_voices() == []  # the view keeps its client, and the thread, alive
+    view.close()  # a view closes nothing
+    assert view.list_voices() == []

@@ -239,17 +239,19 @@ async def _run_job(
             prompt_file_id = prompt.file_id
         request = job.to_request(sample.file_id, prompt_file_id)
         if journal is not None:
-            journal.sent(job.voice_id, sample.file_id, prompt_file_id)
+            # Each record is fsynced: in a thread, so the event loop (every other call's
+            # timers, the rate gate) does not wait for the disk.
+            await asyncio.to_thread(journal.sent, job.voice_id, sample.file_id, prompt_file_id)
         # The upload is done once; clone() retries only the clone request.
         result = await client.clone_maybe_sent(request, job.voice_id in state.sent)
     except JournalError:
         raise  # the journal cannot keep its promise: the batch ends (a typed error)
     except VoiceCloneError as exc:
         if journal is not None:
-            journal.failed(job.voice_id, exc)
+            await asyncio.to_thread(journal.failed, job.voice_id, exc)
         return CloneOutcome(index, job, error=exc)
     if journal is not None:
-        journal.ok(result)
+        await asyncio.to_thread(journal.ok, result)
     return CloneOutcome(index, job, result=result)
 
 

@@ -105,6 +105,7 @@ PREVIEW_PATH: Final = "/<demo_audio>"
 #: A preview host is not the API: it gets neither the key nor a gateway's headers.
 _PREVIEW_HEADERS: Final = {"User-Agent": USER_AGENT}
 _NO_SPAN: Final = contextlib.nullcontext()
+_NO_CAP: Final = contextlib.nullcontext()
 _NO_FILES: Final = contextlib.nullcontext(contextlib.ExitStack())
 _MIME: Final = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
 _CLONE_FIELDS: Final = frozenset(a.name for a in attrs.fields(CloneRequest))
@@ -161,7 +162,10 @@ def _is_loopback(host: str) -> bool:
 
 
 def _resolve_base_url(value: str) -> str:
-    parts = urlsplit(value.strip())
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        raise ConfigurationError("base_url is not a URL (an unclosed [ or a bad port)") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         # Never echo the URL itself: a mistyped one may still carry user:password@.
         raise ConfigurationError(
@@ -184,8 +188,9 @@ def _resolve_base_url(value: str) -> str:
     return value.strip().rstrip("/")
 
 
-def _check_key(key: str) -> str:
-    key = key.strip()
+def _check_key(key: _Redacted) -> _Redacted:
+    # Redacted before and after: a failing check must not leave the key in a frame.
+    key = _Redacted(key.strip())
     if not key:
         raise ConfigurationError("no API key: pass api_key= or set MINIMAX_API_KEY")
     if not all("!" <= c <= "~" for c in key):
@@ -196,21 +201,47 @@ def _check_key(key: str) -> str:
     return key
 
 
-def _request_headers(default_headers: Mapping[str, str] | None, key: str) -> dict[str, str]:
-    """Headers for every API request: User-Agent, the caller's own, then the key."""
+#: Characters of a header name (RFC 9110 "token").
+_TOKEN: Final = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
+def _request_headers(default_headers: Mapping[str, str] | None, key: _Redacted) -> dict[str, str]:
+    """Headers for every API request: User-Agent, the caller's own, then the key.
+
+    Checked here, once: a header aiohttp would refuse fails every request otherwise.
+    """
     headers = {"User-Agent": USER_AGENT}
     for name, value in (default_headers or {}).items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise ConfigurationError("default_headers must map header names to strings")
+        if not name or not set(name) <= _TOKEN:
+            raise ConfigurationError(f"default_headers: {name!r} is not a header name")
         if name.lower() == "authorization":
             raise ConfigurationError(
                 "default_headers must not set Authorization: the client sends the API key"
             )
-        if any(c in name + value for c in "\r\n\0"):
-            raise ConfigurationError(f"default_headers[{name!r}] contains a line break or NUL")
+        if any((c < " " and c != "\t") or c == "\x7f" for c in value):
+            raise ConfigurationError(
+                f"default_headers[{name!r}] contains a line break or control character"
+            )
         headers[name] = value
     headers["Authorization"] = _Redacted(f"Bearer {key}")
     return headers
+
+
+def _check_proxy(proxy: str | None) -> _Redacted | None:
+    """The proxy URL, kept redacted: it may carry a password."""
+    if proxy is None:
+        return None
+    try:
+        scheme = urlsplit(proxy).scheme
+    except ValueError:
+        scheme = ""
+    if scheme not in ("http", "https"):
+        raise ConfigurationError("proxy must be an http(s) URL")
+    return _Redacted(proxy)
 
 
 def _option(name: str, value: object, *, integer: bool = False) -> None:
@@ -273,13 +304,13 @@ class Client:
         redis: str | Redis | None = None,
         fallback: str = "local",
     ) -> None:
-        key = _check_key(api_key if api_key is not None else os.environ.get("MINIMAX_API_KEY", ""))
-        self._key = _Redacted(key)
-        self._headers = _request_headers(default_headers, key)
-        del key, api_key  # only the redacted copies stay in this frame
-        if proxy is not None and urlsplit(proxy).scheme not in ("http", "https", "socks5"):
-            raise ConfigurationError("proxy must be an http(s) URL")
-        self._proxy = proxy
+        # Redacted at once: if anything below raises, its traceback's locals show no key.
+        api_key = _Redacted(
+            api_key if api_key is not None else os.environ.get("MINIMAX_API_KEY", "")
+        )
+        self._key = _check_key(api_key)
+        self._headers = _request_headers(default_headers, self._key)
+        self._proxy = _check_proxy(proxy)
         self._base_url = _resolve_base_url(
             base_url or os.environ.get("MINIMAX_BASE_URL") or DEFAULT_BASE_URL
         )
@@ -294,6 +325,7 @@ class Client:
         self._retry = retry or RetryPolicy()
         self._timeout = float(timeout)
         self._slots = asyncio.Semaphore(max_in_flight)
+        self._view_slots: asyncio.Semaphore | contextlib.nullcontext[None] = _NO_CAP
         self._gate: Gate = make_gate(
             requests_per_minute,
             redis=redis,
@@ -308,9 +340,11 @@ class Client:
         self._is_view = False
 
     def __repr__(self) -> str:
+        # getattr: a traceback printed with its locals reprs a client __init__ refused.
         return (
-            f"Client(base_url={self._base_url!r}, max_in_flight={self._max_in_flight}, "
-            f"requests_per_minute={self._requests_per_minute!r})"
+            f"Client(base_url={getattr(self, '_base_url', None)!r}, "
+            f"max_in_flight={getattr(self, '_max_in_flight', None)}, "
+            f"requests_per_minute={getattr(self, '_requests_per_minute', None)!r})"
         )
 
     @property
@@ -341,7 +375,8 @@ class Client:
         its calls are paced and counted with everyone else's. Only what is given
         changes: ``timeout`` per attempt (a long upload), ``retry`` (an urgent clone
         with ``RetryPolicy(attempts=1)``), ``max_in_flight`` (a cap of the view's
-        own on its requests on the wire, and its batches' default). Closing the
+        own on its requests on the wire, within the client's, and its batches'
+        default). Closing the
         view does nothing; closing the client closes the session for every view.
         """
         view = copy.copy(self)
@@ -356,7 +391,8 @@ class Client:
         if max_in_flight is not None:
             _option("max_in_flight", max_in_flight, integer=True)
             view._max_in_flight = max_in_flight
-            view._slots = asyncio.Semaphore(max_in_flight)
+            # A cap of the view's own, taken before the client's: never above either.
+            view._view_slots = asyncio.Semaphore(max_in_flight)
         return view
 
     async def __aenter__(self) -> Client:
@@ -546,7 +582,7 @@ class Client:
         status_code: int | None = None
         started = loop.time()
         try:
-            async with self._slots:
+            async with self._view_slots, self._slots:
                 # Taken only now: aclose() may have run while this attempt queued.
                 session = self._open_session()
                 started = loop.time()
@@ -584,7 +620,7 @@ class Client:
         started = loop.time()
         with self._span_attempt("GET", PREVIEW_PATH, call.attempts, None):
             try:
-                async with self._slots:
+                async with self._view_slots, self._slots:
                     session = self._open_session()
                     started = loop.time()
                     answer = await exchange(
@@ -757,7 +793,11 @@ class Client:
         url = result if isinstance(result, str) else result.demo_audio
         if not url:
             raise ValidationError("demo_audio", "there is no preview: clone with text and model")
-        if urlsplit(url).scheme not in ("http", "https"):
+        try:
+            scheme = urlsplit(url).scheme
+        except ValueError:  # "http://[::1", say: the server's string, not a URL
+            scheme = ""
+        if scheme not in ("http", "https"):
             raise ValidationError("demo_audio", "must be an http(s) URL")
         target = check_target(path)
         call = _Call(self._bind_loop().time() + self._retry.timeout)

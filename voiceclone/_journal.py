@@ -31,6 +31,7 @@ import os
 import socket
 import stat
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Final
 
@@ -98,6 +99,7 @@ class Journal:
         self._fd: int | None = None
         self._owner_written = False
         self._failure: JournalError | None = None
+        self._write_lock = threading.Lock()
 
     def _error(self, what: str, exc: OSError | None = None, then: str = "") -> JournalError:
         reason = f" ({exc.strerror or type(exc).__name__})" if exc is not None else ""
@@ -263,7 +265,8 @@ class Journal:
             with contextlib.suppress(OSError):
                 os.unlink(self._owner)
             self._owner_written = False
-        fd, self._fd = self._fd, None
+        with self._write_lock:  # never under a write still running in a worker thread
+            fd, self._fd = self._fd, None
         with contextlib.suppress(OSError):
             os.close(fd)
 
@@ -271,7 +274,14 @@ class Journal:
         self._write(encode(record))
 
     def _write(self, line: bytes) -> None:
-        assert self._fd is not None, "Journal.open() first"
+        # Batches write from worker threads (an fsync must not stall the event loop):
+        # one record at a time, so a failed one can be cut back to the last whole line.
+        with self._write_lock:
+            self._write_locked(line)
+
+    def _write_locked(self, line: bytes) -> None:
+        if self._fd is None:  # closed: a cancelled batch's last write arrives late
+            raise self._error("is closed")
         if self._failure is not None:  # nothing more is recorded, or sent, after a failure
             raise self._failure
         fd = self._fd

@@ -229,7 +229,9 @@ class CloneResult:
         trace_id: ``Trace-Id`` of the answer that settled the call.
         attempts: requests sent for this clone, the first included.
         recovered: ``True`` when an attempt's answer was lost and a retry answered
-            2039: the voice was created by the lost attempt.
+            2039: the voice was created by the lost attempt. Its answer, and with it
+            the sensitivity flag, was lost: ``input_sensitive`` is then ``False``
+            for want of one, not because MiniMax said so.
         created_at: when the clone was confirmed (UTC).
         raw: the decoded JSON answer, as MiniMax sent it, so fields newer than this
             SDK are reachable (``None`` for a voice recovered or read from a

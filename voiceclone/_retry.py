@@ -80,7 +80,8 @@ class RetryPolicy:
     def backoff(self, retry_number: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry number ``retry_number`` (1 for the first retry)."""
         draw = (rng or random).uniform
-        cap = min(self.wait_max, self.wait_initial * 2 ** (retry_number - 1))
+        # The exponent is capped: 2.0 ** 1100 overflows, and the cap is wait_max anyway.
+        cap = min(self.wait_max, self.wait_initial * 2.0 ** min(retry_number - 1, 64))
         return min(self.wait_max, draw(0, cap) + draw(0, self.wait_jitter))
 
 

@@ -20,13 +20,16 @@ import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from types import TracebackType
-from typing import Concatenate, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, Final, ParamSpec, TypeVar
 
 from ._client import Client
 from ._errors import ConfigurationError
 from ._events import OnResponse, OnRetry
 from ._pacing import GateStats
 from ._retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 __all__ = ["SyncClient"]
 
@@ -78,23 +81,23 @@ class _LoopThread:
         return self._thread
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self.stopped:
-                raise ConfigurationError("the client is closed")
-            if self._loop is not None and self._pid != os.getpid():
-                # A fork copies the client but not its thread: waiting would hang.
-                raise ConfigurationError(
-                    "this SyncClient was started in another process before a fork; "
-                    "create one in each process (or first use it after the fork)"
-                )
-            if self._loop is None:
-                self._pid = os.getpid()
-                self._loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(
-                    target=_serve, args=(self._loop,), name="voiceclone-sync", daemon=True
-                )
-                self._thread.start()
-            return self._loop
+        """The loop, started if need be; the caller holds ``_lock``."""
+        if self.stopped:
+            raise ConfigurationError("the client is closed")
+        if self._loop is not None and self._pid != os.getpid():
+            # A fork copies the client but not its thread: waiting would hang.
+            raise ConfigurationError(
+                "this SyncClient was started in another process before a fork; "
+                "create one in each process (or first use it after the fork)"
+            )
+        if self._loop is None:
+            self._pid = os.getpid()
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(
+                target=_serve, args=(self._loop,), name="voiceclone-sync", daemon=True
+            )
+            self._thread.start()
+        return self._loop
 
     def call(self, factory: Callable[[], Awaitable[_R]]) -> _R:
         """Run ``factory()`` on the loop and wait for its result in this thread."""
@@ -104,13 +107,16 @@ class _LoopThread:
                 "a SyncClient cannot be called from its own event loop (a hook, say): "
                 "use the async Client there"
             )
-        loop = self._running_loop()
         coroutine = _invoke(factory)
-        try:
-            future = asyncio.run_coroutine_threadsafe(coroutine, loop)
-        except RuntimeError:  # the loop closed between the check and the submission
-            coroutine.close()
-            raise ConfigurationError("the client is closed") from None
+        # Checked and submitted under one lock: stop() cannot slip in between and
+        # leave this call queued on a loop that no longer runs (a hang).
+        with self._lock:
+            try:
+                loop = self._running_loop()
+                future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+            except BaseException:
+                coroutine.close()
+                raise
         try:
             return future.result()
         except concurrent.futures.CancelledError:
@@ -267,6 +273,8 @@ class SyncClient:
         trust_env: bool = False,
         on_retry: OnRetry | None = None,
         on_response: OnResponse | None = None,
+        redis: str | Redis | None = None,
+        fallback: str = "local",
     ) -> None:
         # Built here, in the caller's thread, so a bad argument raises at once;
         # nothing in Client.__init__ touches an event loop.
@@ -282,8 +290,11 @@ class SyncClient:
             trust_env=trust_env,
             on_retry=on_retry,
             on_response=on_response,
+            redis=redis,
+            fallback=fallback,
         )
         self._runner = _LoopThread()
+        self._parent: SyncClient | None = None  # set on a with_options view
         # Holds the runner and the client, not self: collecting self closes them.
         self._finalizer = weakref.finalize(self, _close, self._runner, self._client)
 
@@ -319,6 +330,8 @@ class SyncClient:
         ends the thread for every view.
         """
         view = copy.copy(self)
+        # The view keeps this client alive: collecting it would close the shared thread.
+        view._parent = self
         view._client = self._client.with_options(
             timeout=timeout, retry=retry, max_in_flight=max_in_flight
         )

@@ -107,6 +107,9 @@ def transport_error(what: str, timeout: float, exc: BaseException) -> TransportE
             request_sent=not isinstance(exc, aiohttp.ConnectionTimeoutError),
         )
     reason = getattr(exc, "strerror", None) or type(exc).__name__
+    if isinstance(exc, ValueError) and not isinstance(exc, aiohttp.ClientError):
+        # Refused before anything was sent; trying again would be refused again.
+        return TransportError(f"{what}: {reason}", request_sent=False, retryable=False)
     if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.InvalidURL, aiohttp.TooManyRedirects)):
         # A certificate that does not verify or a redirect to nowhere stays so: final.
         return TransportError(f"{what}: {reason}", request_sent=False, retryable=False)
@@ -150,6 +153,8 @@ async def exchange(
                 trace_id=safe_text(trace_id, MAX_TRACE_ID) if trace_id else None,
                 retry_after=parse_retry_after(resp.headers.get("Retry-After")),
             )
-    except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+    except (asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+        # OSError: older aiohttp lets a reset pooled connection through as itself;
+        # ValueError: a header or URL aiohttp refuses. Both are ours to report, typed.
         failure = transport_error(what, timeout, exc)
     raise failure  # outside the except clause: no __context__ (see the module docstring)

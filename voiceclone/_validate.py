@@ -179,7 +179,9 @@ def check_number(
     if isinstance(value, bool) or not isinstance(value, kinds):
         kind = "an int" if integer else "a number"
         raise ValidationError(field, f"must be {kind}, got {value!r}")
-    if not (value > 0 if positive else value >= 0):  # NaN fails both
+    if not math.isfinite(value):  # NaN fails every comparison; infinity overflows later
+        raise ValidationError(field, f"must be a finite number, got {value!r}")
+    if not (value > 0 if positive else value >= 0):
         raise ValidationError(field, f"must be {'> 0' if positive else '>= 0'}, got {value!r}")
     return value
 
