@@ -194,6 +194,13 @@ async def test_a_failed_preview_download_keeps_the_json_result(
     assert "preview was not saved" in run.err
 
 
+def _capped_env(emu: Emulator) -> dict[str, str]:
+    # Coverage cannot save its data from a child whose writes are capped (its own
+    # traceback at exit would fail the test): such a child is not measured.
+    env = cli_env(emu, PYTHONDONTWRITEBYTECODE="1")
+    return {k: v for k, v in env.items() if not k.startswith("COVERAGE_")}
+
+
 def _limit_file_size(limit: int) -> None:
     # In the child, before it runs: writes past `limit` bytes fail with EFBIG
     # (a full disk, as a program sees it) instead of killing it with SIGXFSZ.
@@ -207,7 +214,7 @@ async def test_a_full_disk_under_the_journal_exits_4_with_a_resume_hint(
     count = 6
     voices_dir(tmp_path, count)
     manifest = csv_manifest(tmp_path, [f"Full{i:07d},voice{i}.wav,," for i in range(count)])
-    env = cli_env(emu, PYTHONDONTWRITEBYTECODE="1")
+    env = _capped_env(emu)
     args = ["batch", str(manifest), "--rpm", FAST_RPM, "--max-in-flight", "1"]
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -248,7 +255,7 @@ async def test_a_full_disk_under_the_results_file_exits_4(emu: Emulator, tmp_pat
         str(out),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=cli_env(emu, PYTHONDONTWRITEBYTECODE="1"),
+        env=_capped_env(emu),
         preexec_fn=lambda: _limit_file_size(1024),
     )
     run = await finish(proc)
