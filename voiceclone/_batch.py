@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 from collections.abc import (
     AsyncGenerator,
@@ -55,25 +56,33 @@ class Port:
 _DONE: Final = object()
 
 
-def _puller(items: Iterable[_Item] | AsyncIterable[_Item]) -> Callable[[], Awaitable[_Item]]:
-    """One item per call, raising StopAsyncIteration at the end; safe for concurrent callers."""
+def _puller(
+    items: Iterable[_Item] | AsyncIterable[_Item],
+) -> Callable[[], Awaitable[tuple[int, _Item]]]:
+    """The next item and its position in the input, per call; StopAsyncIteration at the end.
+
+    Safe for concurrent callers: each item is numbered as it is pulled, in one place.
+    """
+    position = itertools.count()
     if not isinstance(items, AsyncIterable):
         iterator = iter(items)
 
-        async def pull_sync() -> _Item:
+        async def pull_sync() -> tuple[int, _Item]:
             try:
-                return next(iterator)
+                item = next(iterator)
             except StopIteration:
                 raise StopAsyncIteration from None
+            return next(position), item
 
         return pull_sync
     aiterator = aiter(items)
     # An async generator refuses a second __anext__ while one is running.
     lock = asyncio.Lock()
 
-    async def pull_async() -> _Item:
+    async def pull_async() -> tuple[int, _Item]:
         async with lock:
-            return await anext(aiterator)
+            item = await anext(aiterator)
+            return next(position), item
 
     return pull_async
 
@@ -101,21 +110,19 @@ async def _fan_out(
     pull = _puller(items)
     tickets = asyncio.Semaphore(limit)
     finished: asyncio.Queue[object] = asyncio.Queue()
-    index = 0
     exhausted = False
 
     async def worker() -> None:
-        nonlocal index, exhausted
+        nonlocal exhausted
         try:
             while not exhausted:
                 await tickets.acquire()
                 try:
-                    item = await pull()
+                    position, item = await pull()
                 except StopAsyncIteration:
                     exhausted = True
                     tickets.release()
                     return
-                position, index = index, index + 1
                 finished.put_nowait(await run(position, item))
         except Exception as exc:  # a bug, or the caller's iterator raising: ends the batch
             finished.put_nowait(exc)
@@ -197,16 +204,13 @@ async def clone_all(
     pull = _puller(requests)
     run = _cloner(client)
     outcomes: list[CloneOutcome] = []
-    index = 0
 
     async def worker() -> None:
-        nonlocal index
         while True:
             try:
-                request = await pull()
+                position, request = await pull()
             except StopAsyncIteration:
                 return
-            position, index = index, index + 1
             outcomes.append(await run(position, request))
 
     workers = [asyncio.ensure_future(worker()) for _ in range(limit)]
