@@ -5,9 +5,10 @@ down from the endpoint that built it:
 
 ``upload_file`` / ``clone`` / ``list_voices`` / ``delete_voice``
     check the input (nothing is sent for bad input) and build the `Request`.
-``_call``
+``_call`` / ``_retried``
     the retry loop: whether, when and how often to try again (`_retry`'s pure
-    policy on tenacity), and the client's retry budget, spent in plain sight.
+    policy on tenacity), and the client's retry budget, spent in plain sight
+    (``_before_retry``).
 ``_attempt``
     one attempt: wait for the rate gate (paced calls only), send, tell the gate
     how it went, and note whether a lost answer leaves the outcome ambiguous.
@@ -16,10 +17,10 @@ down from the endpoint that built it:
     the only code that talks to aiohttp, where its errors become ours), what the
     answer means (`_answers`), then a log line and the ``on_response`` hook.
 
-A newcomer looking for where a request is sent, retried and paced reads those
-three methods. The preview download (`download_demo`) is a path of its own
-(`_fetch_preview`) that shares the session and the retry loop, but never the
-API key or the API's reading of answers.
+A newcomer looking for where a request is sent, retried and paced reads
+``_retried``, ``_attempt`` and ``_send``. The preview download (`download_demo`)
+is a path of its own (`_fetch_preview`) that shares the session and the retry
+loop, but never the API key or the API's reading of answers.
 """
 
 from __future__ import annotations
@@ -244,6 +245,12 @@ def _check_proxy(proxy: str | None) -> _Redacted | None:
     return _Redacted(proxy)
 
 
+def _check_retry(retry: object) -> RetryPolicy | None:
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise ConfigurationError("retry must be a voiceclone.RetryPolicy or None")
+    return retry
+
+
 def _option(name: str, value: object, *, integer: bool = False) -> None:
     """A client option: a positive number, else `ConfigurationError`."""
     try:
@@ -318,11 +325,9 @@ class Client:
         if requests_per_minute is not None:
             _option("requests_per_minute", requests_per_minute)
         _option("timeout", timeout)
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ConfigurationError("retry must be a voiceclone.RetryPolicy or None")
         self._max_in_flight = max_in_flight
         self._requests_per_minute = requests_per_minute
-        self._retry = retry or RetryPolicy()
+        self._retry = _check_retry(retry) or RetryPolicy()
         self._timeout = float(timeout)
         self._slots = asyncio.Semaphore(max_in_flight)
         self._view_slots: asyncio.Semaphore | contextlib.nullcontext[None] = _NO_CAP
@@ -384,10 +389,7 @@ class Client:
         if timeout is not None:
             _option("timeout", timeout)
             view._timeout = float(timeout)
-        if retry is not None:
-            if not isinstance(retry, RetryPolicy):
-                raise ConfigurationError("retry must be a voiceclone.RetryPolicy")
-            view._retry = retry
+        view._retry = _check_retry(retry) or self._retry
         if max_in_flight is not None:
             _option("max_in_flight", max_in_flight, integer=True)
             view._max_in_flight = max_in_flight
@@ -452,10 +454,13 @@ class Client:
 
     # -- the one request path -------------------------------------------------------
 
+    def _new_call(self, *, ambiguous: bool = False) -> _Call:
+        """The record of a call starting now, on the client's loop, with its time budget."""
+        return _Call(self._bind_loop().time() + self._retry.timeout, ambiguous=ambiguous)
+
     async def _call(self, request: Request, call: _Call | None = None) -> Reply:
         """Send ``request`` with retries; ``call`` collects what its attempts learned."""
-        if call is None:  # else the caller made the call's record, and bound the loop
-            call = _Call(self._bind_loop().time() + self._retry.timeout)
+        call = call or self._new_call()
         attempt = functools.partial(self._attempt, request, call)
         return await self._retried(request, call, attempt)
 
@@ -729,7 +734,7 @@ class Client:
 
     async def _clone(self, request: CloneRequest, maybe_sent: bool = False) -> CloneResult:
         """Clone; ``maybe_sent`` says an earlier run may already have sent this request."""
-        call = _Call(self._bind_loop().time() + self._retry.timeout, ambiguous=maybe_sent)
+        call = self._new_call(ambiguous=maybe_sent)
         sent = Request(
             "POST", "/voice_clone", json=request.to_json(), paced=True, voice_id=request.voice_id
         )
@@ -800,7 +805,7 @@ class Client:
         if scheme not in ("http", "https"):
             raise ValidationError("demo_audio", "must be an http(s) URL")
         target = check_target(path)
-        call = _Call(self._bind_loop().time() + self._retry.timeout)
+        call = self._new_call()
         fetch = functools.partial(self._fetch_preview, url, call)
         body = await self._retried(Request("GET", PREVIEW_PATH), call, fetch)
         # The write waits for the disk (fsync): off the event loop.
