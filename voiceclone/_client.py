@@ -29,12 +29,9 @@ import asyncio
 import contextlib
 import copy
 import functools
-import ipaddress
 import logging
 import os
-import platform
 import sys
-import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -48,11 +45,21 @@ from tenacity import RetryCallState
 from . import _batch
 from ._answers import api_body, preview_body
 from ._audio import AudioInfo
+from ._config import (
+    DEFAULT_BASE_URL,
+    USER_AGENT,
+    Redacted,
+    check_key,
+    check_option,
+    check_proxy,
+    check_retry,
+    request_headers,
+    resolve_base_url,
+)
 from ._errors import (
     RATE_LIMIT_CODES,
     APIError,
     ConfigurationError,
-    InsecureTransportWarning,
     OutOfTime,
     RateLimitError,
     ResponseFormatError,
@@ -76,12 +83,10 @@ from ._transport import Answer, exchange
 from ._validate import (
     DELETABLE_VOICE_TYPES,
     check_audio,
-    check_number,
     check_purpose,
     check_voice_id,
     check_voice_type,
 )
-from ._version import __version__
 
 if TYPE_CHECKING:
     from ._models import CloneFields
@@ -96,11 +101,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
-DEFAULT_BASE_URL: Final = "https://api.minimax.io/v1"
-#: Sent with every request: MiniMax support and gateway logs can tell SDK traffic apart.
-USER_AGENT: Final = (
-    f"voiceclone/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
-)
 #: What logs, events and errors call a preview download, whose URL is not under base_url.
 PREVIEW_PATH: Final = "/<demo_audio>"
 #: A preview host is not the API: it gets neither the key nor a gateway's headers.
@@ -116,20 +116,6 @@ logger = logging.getLogger("voiceclone")
 _T = TypeVar("_T")
 #: A decoded API answer and its trace id.
 Reply = tuple[dict[str, object], "str | None"]
-
-
-class _Redacted(str):
-    """A string that never shows itself in a repr: for the key in frames and headers.
-
-    Tracebacks printed with their locals (``pytest -l``, ``capture_locals=True``,
-    error trackers) repr every variable of every frame; the key travels in this
-    type, so those show ``'<redacted>'``.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "'<redacted>'"
 
 
 @attrs.define
@@ -151,112 +137,6 @@ class _Call:
     attempts: int = 0
     #: An attempt reached the server but its answer was lost: it may have acted.
     ambiguous: bool = False
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _resolve_base_url(value: str) -> str:
-    try:
-        parts = urlsplit(value.strip())
-    except ValueError:
-        raise ConfigurationError("base_url is not a URL (an unclosed [ or a bad port)") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        # Never echo the URL itself: a mistyped one may still carry user:password@.
-        raise ConfigurationError(
-            f"base_url must be an http(s) URL with a host (scheme {parts.scheme!r}, "
-            f"host {'present' if parts.hostname else 'missing'})"
-        )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigurationError("base_url must not carry a query, fragment or credentials")
-    try:
-        parts.port  # noqa: B018  (raises for a port that is not a number in range)
-    except ValueError:
-        raise ConfigurationError(f"base_url has an invalid port: {value!r}") from None
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        warnings.warn(
-            f"base_url is plain http to {parts.hostname}: the API key crosses the network "
-            "unencrypted; use https",
-            InsecureTransportWarning,
-            stacklevel=3,
-        )
-    return value.strip().rstrip("/")
-
-
-def _check_key(key: _Redacted) -> _Redacted:
-    # Redacted before and after: a failing check must not leave the key in a frame.
-    key = _Redacted(key.strip())
-    if not key:
-        raise ConfigurationError("no API key: pass api_key= or set MINIMAX_API_KEY")
-    if not all("!" <= c <= "~" for c in key):
-        # Caught here, once, rather than by every request's header encoding.
-        raise ConfigurationError(
-            "the API key must be printable ASCII without spaces or control characters"
-        )
-    return key
-
-
-#: Characters of a header name (RFC 9110 "token").
-_TOKEN: Final = frozenset(
-    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
-
-
-def _request_headers(default_headers: Mapping[str, str] | None, key: _Redacted) -> dict[str, str]:
-    """Headers for every API request: User-Agent, the caller's own, then the key.
-
-    Checked here, once: a header aiohttp would refuse fails every request otherwise.
-    """
-    headers = {"User-Agent": USER_AGENT}
-    for name, value in (default_headers or {}).items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise ConfigurationError("default_headers must map header names to strings")
-        if not name or not set(name) <= _TOKEN:
-            raise ConfigurationError(f"default_headers: {name!r} is not a header name")
-        if name.lower() == "authorization":
-            raise ConfigurationError(
-                "default_headers must not set Authorization: the client sends the API key"
-            )
-        if any((c < " " and c != "\t") or c == "\x7f" for c in value):
-            raise ConfigurationError(
-                f"default_headers[{name!r}] contains a line break or control character"
-            )
-        headers[name] = value
-    headers["Authorization"] = _Redacted(f"Bearer {key}")
-    return headers
-
-
-def _check_proxy(proxy: str | None) -> _Redacted | None:
-    """The proxy URL, kept redacted: it may carry a password."""
-    if proxy is None:
-        return None
-    try:
-        scheme = urlsplit(proxy).scheme
-    except ValueError:
-        scheme = ""
-    if scheme not in ("http", "https"):
-        raise ConfigurationError("proxy must be an http(s) URL")
-    return _Redacted(proxy)
-
-
-def _check_retry(retry: object) -> RetryPolicy | None:
-    if retry is not None and not isinstance(retry, RetryPolicy):
-        raise ConfigurationError("retry must be a voiceclone.RetryPolicy or None")
-    return retry
-
-
-def _option(name: str, value: object, *, integer: bool = False) -> None:
-    """A client option: a positive number, else `ConfigurationError`."""
-    try:
-        check_number(value, name, positive=True, integer=integer)
-    except ValidationError as exc:
-        raise ConfigurationError(str(exc)) from None
 
 
 class Client:
@@ -312,22 +192,22 @@ class Client:
         fallback: str = "local",
     ) -> None:
         # Redacted at once: if anything below raises, its traceback's locals show no key.
-        api_key = _Redacted(
+        api_key = Redacted(
             api_key if api_key is not None else os.environ.get("MINIMAX_API_KEY", "")
         )
-        self._key = _check_key(api_key)
-        self._headers = _request_headers(default_headers, self._key)
-        self._proxy = _check_proxy(proxy)
-        self._base_url = _resolve_base_url(
+        self._key = check_key(api_key)
+        self._headers = request_headers(default_headers, self._key)
+        self._proxy = check_proxy(proxy)
+        self._base_url = resolve_base_url(
             base_url or os.environ.get("MINIMAX_BASE_URL") or DEFAULT_BASE_URL
         )
-        _option("max_in_flight", max_in_flight, integer=True)
+        check_option("max_in_flight", max_in_flight, integer=True)
         if requests_per_minute is not None:
-            _option("requests_per_minute", requests_per_minute)
-        _option("timeout", timeout)
+            check_option("requests_per_minute", requests_per_minute)
+        check_option("timeout", timeout)
         self._max_in_flight = max_in_flight
         self._requests_per_minute = requests_per_minute
-        self._retry = _check_retry(retry) or RetryPolicy()
+        self._retry = check_retry(retry) or RetryPolicy()
         self._timeout = float(timeout)
         self._slots = asyncio.Semaphore(max_in_flight)
         self._view_slots: asyncio.Semaphore | contextlib.nullcontext[None] = _NO_CAP
@@ -387,11 +267,11 @@ class Client:
         view = copy.copy(self)
         view._is_view = True
         if timeout is not None:
-            _option("timeout", timeout)
+            check_option("timeout", timeout)
             view._timeout = float(timeout)
-        view._retry = _check_retry(retry) or self._retry
+        view._retry = check_retry(retry) or self._retry
         if max_in_flight is not None:
-            _option("max_in_flight", max_in_flight, integer=True)
+            check_option("max_in_flight", max_in_flight, integer=True)
             view._max_in_flight = max_in_flight
             # A cap of the view's own, taken before the client's: never above either.
             view._view_slots = asyncio.Semaphore(max_in_flight)
