@@ -27,7 +27,15 @@ from typing import Final
 
 from ._errors import ValidationError
 
-__all__ = ["PRIVATE_MODE", "check_target", "create_private", "write_all", "write_file"]
+__all__ = [
+    "NO_LINK",
+    "PRIVATE_MODE",
+    "check_target",
+    "create_private",
+    "reason",
+    "write_all",
+    "write_file",
+]
 
 #: Files the SDK creates are readable by their owner only: previews and journals are
 #: the user's data, and the folder they land in may be shared.
@@ -41,13 +49,14 @@ _TEMP_ATTEMPTS: Final = 4
 #: the 255 bytes most file systems allow.
 _TEMP_NAME_PREFIX: Final = 64
 
-# O_NOFOLLOW and O_CLOEXEC are POSIX; elsewhere the flags are simply absent.
-_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
-_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
-_EXCLUSIVE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+#: Flags of every open of the SDK's own files (previews, journals): never through a
+#: symbolic link, never inherited by a child process. POSIX; absent elsewhere.
+NO_LINK: Final = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_EXCLUSIVE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_LINK
 
 
-def _reason(exc: OSError) -> str:
+def reason(exc: OSError) -> str:
+    """What went wrong, in the system's words."""
     return exc.strerror or type(exc).__name__
 
 
@@ -58,8 +67,8 @@ def _stat(path: Path, field: str) -> os.stat_result | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
-        reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
-        raise ValidationError(field, f"cannot use {str(path)!r}: {reason}") from None
+        why = reason(exc) if isinstance(exc, OSError) else str(exc)
+        raise ValidationError(field, f"cannot use {str(path)!r}: {why}") from None
 
 
 def check_target(path: object, field: str = "path") -> Path:
@@ -126,7 +135,7 @@ def write_file(target: Path, data: bytes, field: str = "path") -> Path:
     try:
         temp, fd = _new_temp(target)
     except OSError as exc:
-        raise ValidationError(field, f"cannot write {str(target)!r}: {_reason(exc)}") from None
+        raise ValidationError(field, f"cannot write {str(target)!r}: {reason(exc)}") from None
     try:
         try:
             write_all(fd, data)
@@ -137,5 +146,5 @@ def write_file(target: Path, data: bytes, field: str = "path") -> Path:
     except OSError as exc:
         with contextlib.suppress(OSError):  # already gone with its folder: nothing is left
             os.unlink(temp)
-        raise ValidationError(field, f"cannot write {str(target)!r}: {_reason(exc)}") from None
+        raise ValidationError(field, f"cannot write {str(target)!r}: {reason(exc)}") from None
     return target

@@ -41,7 +41,7 @@ if sys.platform != "win32":
     import fcntl
 
 from ._errors import JournalError, ValidationError, VoiceCloneError
-from ._files import PRIVATE_MODE, check_target, write_all, write_file
+from ._files import NO_LINK, PRIVATE_MODE, check_target, reason, write_all, write_file
 from ._journal_lines import (
     MAX_LINE,
     Damaged,
@@ -65,11 +65,9 @@ _WARNED_LINES: Final = 100
 #: Bytes of the owner note read back: a pid and a host name.
 _OWNER_NOTE_MAX: Final = 256
 
-# POSIX flags, absent elsewhere. O_NONBLOCK: a FIFO planted at the path must fail
-# the open, not hang it.
-_POSIX: Final = (
-    getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
-)
+# O_NONBLOCK (POSIX, absent elsewhere): a FIFO planted at the path must fail the
+# open, not hang it.
+_POSIX: Final = NO_LINK | getattr(os, "O_NONBLOCK", 0)
 _READ: Final = os.O_RDONLY | _POSIX
 _APPEND: Final = os.O_RDWR | os.O_APPEND | os.O_CREAT | _POSIX
 
@@ -102,8 +100,8 @@ class Journal:
         self._write_lock = threading.Lock()
 
     def _error(self, what: str, exc: OSError | None = None, then: str = "") -> JournalError:
-        reason = f" ({exc.strerror or type(exc).__name__})" if exc is not None else ""
-        return JournalError(f"journal {self.path} {what}{reason}{then}", path=str(self.path))
+        why = f" ({reason(exc)})" if exc is not None else ""
+        return JournalError(f"journal {self.path} {what}{why}{then}", path=str(self.path))
 
     def _open(self, flags: int) -> int:
         """A descriptor of the journal, which must be a regular file and no link."""

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 from ._errors import ValidationError
-from ._models import CloneResult, SensitiveType
+from ._models import SENSITIVE_CODES, CloneResult, SensitiveType
 from ._validate import check_voice_id
 
 __all__ = [
@@ -40,7 +40,6 @@ _CHUNK: Final = 64 * 1024
 MAX_TEXT: Final = 1024
 #: A ``created_at`` later than now by more than this is damage, not clock skew.
 _CLOCK_SKEW: Final = dt.timedelta(days=1)
-_CATEGORIES: Final = frozenset(t.value for t in SensitiveType)
 
 
 class Damaged(Exception):
@@ -102,7 +101,7 @@ def _created_at(value: object, now: dt.datetime) -> dt.datetime:
 def result_from(record: Mapping[str, Any], voice_id: str, now: dt.datetime) -> CloneResult:
     """The `CloneResult` an ``ok`` record holds, every field checked (`Damaged` if not)."""
     kind = record.get("input_sensitive_type", 0)
-    if isinstance(kind, bool) or not isinstance(kind, int) or kind not in _CATEGORIES:
+    if isinstance(kind, bool) or not isinstance(kind, int) or kind not in SENSITIVE_CODES:
         raise Damaged("input_sensitive_type is not a known category")
     attempts = record.get("attempts", 1)
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:

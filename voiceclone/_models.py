@@ -187,10 +187,10 @@ class PreviewInfo:
 
     def to_dict(self) -> dict[str, int | None]:
         """Every field by name, ``None`` where MiniMax sent nothing usable."""
-        return {name: getattr(self, name) for name in _PREVIEW_FIELDS}
+        return {name: getattr(self, name) for name in PREVIEW_FIELDS}
 
 
-_PREVIEW_FIELDS: Final = tuple(a.name for a in attrs.fields(PreviewInfo))
+PREVIEW_FIELDS: Final = tuple(a.name for a in attrs.fields(PreviewInfo))
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -213,6 +213,10 @@ class SensitiveType(enum.IntEnum):
     ABUSE = 5
     VIOLENCE_OR_TERRORISM = 6
     OTHER = 7
+
+
+#: The numbers of the known categories, to check one read from an answer or a journal.
+SENSITIVE_CODES: Final = frozenset(t.value for t in SensitiveType)
 
 
 @attrs.frozen

@@ -126,19 +126,17 @@ class Telemetry:
         trace_id: str | None,
         rate_limited: bool,
     ) -> None:
-        span = self._trace.get_current_span()
+        # The answer's codes: attributes of the attempt's span, and labels of its count.
+        codes: dict[str, Any] = {}
         if http_status is not None:
-            span.set_attribute("http.response.status_code", http_status)
+            codes["http.response.status_code"] = http_status
         if status_code is not None:
-            span.set_attribute("minimax.status_code", status_code)
+            codes["minimax.status_code"] = status_code
+        span = self._trace.get_current_span()
+        span.set_attributes(codes)
         if trace_id is not None:
             span.set_attribute("minimax.trace_id", trace_id)
-        counted: dict[str, Any] = {"url.path": path}
-        if http_status is not None:
-            counted["http.response.status_code"] = http_status
-        if status_code is not None:
-            counted["minimax.status_code"] = status_code
-        self._requests.add(1, counted)
+        self._requests.add(1, {"url.path": path, **codes})
         if rate_limited:
             self._rate_limited.add(1, {"url.path": path})
 

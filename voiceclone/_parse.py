@@ -16,10 +16,16 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-import attrs
-
 from ._errors import ResponseFormatError
-from ._models import CloneResult, PreviewInfo, SensitiveType, UploadedFile, Voice
+from ._models import (
+    PREVIEW_FIELDS,
+    SENSITIVE_CODES,
+    CloneResult,
+    PreviewInfo,
+    SensitiveType,
+    UploadedFile,
+    Voice,
+)
 
 __all__ = [
     "int64",
@@ -92,7 +98,6 @@ class _traced:
 _UNKNOWN_CATEGORY: Final = SensitiveType.OTHER
 #: Stands for an ``input_sensitive`` that is present but cannot be read.
 _UNREADABLE: Final = object()
-_CATEGORIES: Final = frozenset(t.value for t in SensitiveType)
 
 
 def _category(value: object) -> SensitiveType | None:
@@ -105,7 +110,7 @@ def _category(value: object) -> SensitiveType | None:
         number = int(value)
     else:
         return None
-    return SensitiveType(number) if number in _CATEGORIES else None
+    return SensitiveType(number) if number in SENSITIVE_CODES else None
 
 
 def parse_sensitivity(body: Mapping[str, Any]) -> tuple[bool, SensitiveType]:
@@ -140,7 +145,6 @@ def parse_sensitivity(body: Mapping[str, Any]) -> tuple[bool, SensitiveType]:
     return True, code if code not in (None, SensitiveType.NORMAL) else _UNKNOWN_CATEGORY
 
 
-_PREVIEW_FIELDS: Final = tuple(a.name for a in attrs.fields(PreviewInfo))
 #: Preview fields that are measurements: a fractional value is rounded. The others
 #: (word_count, usage_characters) are counts, where a fraction means nothing.
 _PREVIEW_MEASURES: Final = frozenset({"audio_length", "audio_sample_rate", "audio_size", "bitrate"})
@@ -173,7 +177,7 @@ def _preview(extra: object) -> PreviewInfo | None:
     return PreviewInfo(
         **{
             name: _preview_number(extra.get(name), measure=name in _PREVIEW_MEASURES)
-            for name in _PREVIEW_FIELDS
+            for name in PREVIEW_FIELDS
         }
     )
 

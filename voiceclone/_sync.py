@@ -215,10 +215,6 @@ def _iterating(
     return call
 
 
-def _keep_open(runner: _LoopThread, client: Client) -> None:
-    """What closing a `SyncClient.with_options` view does: nothing (its client owns all)."""
-
-
 def _close(runner: _LoopThread, client: Client) -> None:
     runner.stop(client.aclose)
 
@@ -294,7 +290,8 @@ class SyncClient:
             fallback=fallback,
         )
         self._runner = _LoopThread()
-        self._parent: SyncClient | None = None  # set on a with_options view
+        # Set on a with_options view, which owns nothing: its close() does nothing.
+        self._parent: SyncClient | None = None
         # Holds the runner and the client, not self: collecting self closes them.
         self._finalizer = weakref.finalize(self, _close, self._runner, self._client)
 
@@ -335,8 +332,6 @@ class SyncClient:
         view._client = self._client.with_options(
             timeout=timeout, retry=retry, max_in_flight=max_in_flight
         )
-        # A view owns nothing: its finalizer closes nothing.
-        view._finalizer = weakref.finalize(view, _keep_open, view._runner, view._client)
         return view
 
     def close(self) -> None:
@@ -344,7 +339,8 @@ class SyncClient:
 
         Calls still running in other threads end with `ConfigurationError`.
         """
-        self._finalizer()
+        if self._parent is None:  # a view's _finalizer is its client's, copied
+            self._finalizer()
 
     def __enter__(self) -> SyncClient:
         return self
