@@ -57,7 +57,6 @@ from ._config import (
     resolve_base_url,
 )
 from ._errors import (
-    RATE_LIMIT_CODES,
     APIError,
     ConfigurationError,
     OutOfTime,
@@ -72,7 +71,7 @@ from ._errors import (
 from ._events import Hooks, OnResponse, OnRetry, ResponseEvent, RetryEvent
 from ._files import check_target, write_file
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile, Voice
-from ._otel import Telemetry, telemetry
+from ._otel import SILENT, Silent, Telemetry, telemetry
 from ._pacing import Gate, GateStats
 from ._parse import parse_clone_result, parse_sensitivity, parse_uploaded_file, parse_voices
 from ._redis_gate import make_gate
@@ -105,7 +104,6 @@ __all__ = ["DEFAULT_BASE_URL", "Client"]
 PREVIEW_PATH: Final = "/<demo_audio>"
 #: A preview host is not the API: it gets neither the key nor a gateway's headers.
 _PREVIEW_HEADERS: Final = {"User-Agent": USER_AGENT}
-_NO_SPAN: Final = contextlib.nullcontext()
 _NO_CAP: Final = contextlib.nullcontext()
 _NO_FILES: Final = contextlib.nullcontext(contextlib.ExitStack())
 _MIME: Final = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
@@ -348,7 +346,7 @@ class Client:
         self, request: Request, call: _Call, attempt: Callable[[], Awaitable[_T]]
     ) -> _T:
         """Run ``attempt`` until it succeeds, fails for good, or the call's budget ends."""
-        with self._span_call(request):
+        with self._observed().call(request.method, request.path, request.voice_id):
             self._budget.earn()
             # Most calls succeed at once, so the first attempt runs before any retry
             # controller is built (building one costs more than a request on a fast
@@ -386,9 +384,7 @@ class Client:
             request.method, request.path, type(error).__name__, error.http_status,
             error.status_code, error.trace_id, state.attempt_number, state.upcoming_sleep,
         )  # fmt: skip
-        telemetry = self._observed()
-        if telemetry is not None:
-            telemetry.retried(request.path, error)
+        self._observed().retried(request.path, error)
         if self._hooks.on_retry is not None:
             event = RetryEvent(
                 request.path, state.attempt_number, state.upcoming_sleep, error, request.voice_id
@@ -405,14 +401,14 @@ class Client:
     async def _attempt(self, request: Request, call: _Call) -> Reply:
         """One attempt: wait for the rate gate (when paced), then send and classify."""
         call.attempts += 1
-        with self._span_attempt(request.method, request.path, call.attempts, request.voice_id):
+        telemetry = self._observed()
+        with telemetry.attempt(request.method, request.path, call.attempts, request.voice_id):
             generation = 0
             if request.paced:
-                generation = await (
-                    self._gate.acquire(call.deadline)
-                    if self._observed() is None
-                    else self._timed_gate(call.deadline)
-                )
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                generation = await self._gate.acquire(call.deadline)
+                telemetry.gate_waited(loop.time() - started)
             timeout = self._remaining(call, f"{request.method} {request.path}")
             try:
                 reply = await self._send(request, call.attempts, timeout)
@@ -430,34 +426,10 @@ class Client:
                 await self._gate.on_success()
             return reply
 
-    def _observed(self) -> Telemetry | None:
-        """The client's telemetry while an OpenTelemetry SDK receives it, else ``None``."""
+    def _observed(self) -> Telemetry | Silent:
+        """The client's telemetry while an OpenTelemetry SDK receives it, else `SILENT`."""
         telemetry = self._telemetry
-        return telemetry if telemetry is not None and telemetry.active else None
-
-    async def _timed_gate(self, deadline: float) -> int:
-        """Wait for the rate gate, and record how long in the attempt's span."""
-        telemetry = self._observed()
-        assert telemetry is not None
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        generation = await self._gate.acquire(deadline)
-        telemetry.gate_waited(loop.time() - started)
-        return generation
-
-    def _span_call(self, request: Request) -> contextlib.AbstractContextManager[None]:
-        telemetry = self._observed()
-        if telemetry is None:
-            return _NO_SPAN
-        return telemetry.call(request.method, request.path, request.voice_id)
-
-    def _span_attempt(
-        self, method: str, path: str, attempt: int, voice_id: str | None
-    ) -> contextlib.AbstractContextManager[None]:
-        telemetry = self._observed()
-        if telemetry is None:
-            return _NO_SPAN
-        return telemetry.attempt(method, path, attempt, voice_id)
+        return telemetry if telemetry is not None and telemetry.active else SILENT
 
     async def _send(self, request: Request, attempt: int, timeout: float) -> Reply:
         """One exchange with the API; return the decoded answer and its trace id, or raise."""
@@ -503,7 +475,7 @@ class Client:
         loop = asyncio.get_running_loop()
         answer: Answer | None = None
         started = loop.time()
-        with self._span_attempt("GET", PREVIEW_PATH, call.attempts, None):
+        with self._observed().attempt("GET", PREVIEW_PATH, call.attempts, None):
             try:
                 async with self._view_slots, self._slots:
                     session = self._open_session()
@@ -532,10 +504,7 @@ class Client:
         """Log one attempt (metadata only); the event for ``on_response``, if it is set."""
         http_status = answer.http_status if answer is not None else None
         trace_id = answer.trace_id if answer is not None else None
-        telemetry = self._observed()
-        if telemetry is not None:
-            limited = status_code in RATE_LIMIT_CODES or http_status == 429
-            telemetry.answered(path, http_status, status_code, trace_id, limited)
+        self._observed().answered(path, http_status, status_code, trace_id)
         logger.debug(
             "%s %s -> HTTP %s, status %s, trace %s, attempt %d, %.3f s",
             method, path, http_status, status_code, trace_id, attempt, elapsed,

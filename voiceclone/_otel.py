@@ -20,12 +20,13 @@ import importlib.util
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
+from ._errors import RATE_LIMIT_CODES
 from ._version import __version__
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
-__all__ = ["Telemetry", "telemetry"]
+__all__ = ["SILENT", "Silent", "Telemetry", "telemetry"]
 
 #: The instrumentation scope, as OpenTelemetry names a library's tracer and meter.
 SCOPE: Final = "voiceclone"
@@ -119,12 +120,7 @@ class Telemetry:
         self._gate_wait.record(seconds)
 
     def answered(
-        self,
-        path: str,
-        http_status: int | None,
-        status_code: int | None,
-        trace_id: str | None,
-        rate_limited: bool,
+        self, path: str, http_status: int | None, status_code: int | None, trace_id: str | None
     ) -> None:
         # The answer's codes: attributes of the attempt's span, and labels of its count.
         codes: dict[str, Any] = {}
@@ -137,11 +133,46 @@ class Telemetry:
         if trace_id is not None:
             span.set_attribute("minimax.trace_id", trace_id)
         self._requests.add(1, {"url.path": path, **codes})
-        if rate_limited:
+        if status_code in RATE_LIMIT_CODES or http_status == 429:
             self._rate_limited.add(1, {"url.path": path})
 
     def retried(self, path: str, error: BaseException) -> None:
         self._retries.add(1, {"url.path": path, "error.type": type(error).__name__})
+
+
+class Silent:
+    """`Telemetry` while nothing receives it: the same calls, recording nothing.
+
+    The client calls one or the other without asking which, so the request path
+    carries no telemetry branches of its own.
+    """
+
+    active: Final = False
+
+    def call(
+        self, method: str, path: str, voice_id: str | None
+    ) -> contextlib.AbstractContextManager[None]:
+        return _NO_SPAN
+
+    def attempt(
+        self, method: str, path: str, attempt: int, voice_id: str | None
+    ) -> contextlib.AbstractContextManager[None]:
+        return _NO_SPAN
+
+    def gate_waited(self, seconds: float) -> None:
+        pass
+
+    def answered(
+        self, path: str, http_status: int | None, status_code: int | None, trace_id: str | None
+    ) -> None:
+        pass
+
+    def retried(self, path: str, error: BaseException) -> None:
+        pass
+
+
+_NO_SPAN: Final = contextlib.nullcontext()
+SILENT: Final = Silent()
 
 
 def _fail(span: Span, exc: BaseException) -> None:
