@@ -145,13 +145,14 @@ def test_with_the_api_but_no_sdk_set_up_nothing_is_recorded() -> None:
         """
         import asyncio
         import voiceclone
+        from voiceclone._otel import SILENT
         from voiceclone.emulator import Emulator
 
         async def main():
             async with Emulator(api_key=KEY, rpm=None) as emu:
                 async with voiceclone.Client(KEY, emu.base_url) as client:
                     await client.list_voices()
-                    print(client._telemetry is not None, client._observed() is None)
+                    print(client._telemetry is not None, client._observed() is SILENT)
 
         asyncio.run(main())
         """
