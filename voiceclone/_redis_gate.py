@@ -27,7 +27,7 @@ import uuid
 from typing import TYPE_CHECKING, Final
 
 from ._errors import ConfigurationError, RateGateUnavailableError
-from ._pacing import Gate, GateStats, RateGate, _out_of_time
+from ._pacing import Gate, GateStats, RateGate, _out_of_time, _wake
 from ._redis_conn import RedisHandle, account_tag, redis_errors, resolve
 from ._redis_gate_lua import SCRIPT
 
@@ -67,11 +67,6 @@ def make_gate(
     if handle is None:
         return RateGate(requests_per_minute)
     return SharedGate(requests_per_minute, handle, account_tag(api_key, base_url), fallback)
-
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 class SharedGate:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import attrs
 
 from ._errors import JournalError, ValidationError, VoiceCloneError
-from ._journal_lines import Damaged, result_from, result_record
+from ._journal_lines import Damaged, encode, result_from, result_record
 from ._models import CloneResult
 from ._redis_conn import RedisHandle, redis_errors, resolve
 from ._redis_journal_lua import CLAIM, RECORD, RENEW
@@ -188,13 +188,11 @@ class RedisJournal:
     async def _record(
         self, voice_id: str, into: str, record: dict[str, Any] | None, drop: str, release: bool
     ) -> None:
-        if record is not None:
-            record["at"] = dt.datetime.now(dt.timezone.utc).isoformat()
         keys = [self._claim_key(voice_id), self._key(into), self._key(drop)]
         args = [
             self._worker,
             voice_id,
-            "" if record is None else json.dumps(record, separators=(",", ":")),
+            "" if record is None else encode(record).rstrip(b"\n"),  # a journal line, unbroken
             voice_id if drop else "",
             int(RECORD_TTL * 1000),
             "1" if release else "0",

@@ -7,12 +7,11 @@ through the batch together; ``--status`` prints the whole batch's state instead.
 from __future__ import annotations
 
 import argparse
-import os
 from typing import TYPE_CHECKING
 
 from voiceclone import RedisJournal
 from voiceclone._cli._exit import FAILED, OK, UsageError
-from voiceclone._redis_conn import ENV_URL
+from voiceclone._redis_conn import ENV_URL, env_url
 
 if TYPE_CHECKING:  # rich is imported only to print: the parser works without the extra
     from voiceclone._cli._manifest import Manifest
@@ -46,7 +45,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def redis_url(args: argparse.Namespace) -> str | None:
     """``--redis``, else the environment's URL, else none."""
-    return getattr(args, "redis", None) or os.environ.get(ENV_URL, "").strip() or None
+    return getattr(args, "redis", None) or env_url()
 
 
 def shared_journal(args: argparse.Namespace) -> RedisJournal | None:
