@@ -43,7 +43,7 @@ import attrs
 
 from ._errors import OutOfTime
 
-__all__ = ["Gate", "GateStats", "RateGate"]
+__all__ = ["Alarm", "Gate", "GateStats", "RateGate"]
 
 #: Fraction of the measured server rate the gate settles at after a rate-limit answer.
 BELOW = 0.95
@@ -58,6 +58,8 @@ INCREASE = 0.05
 #: The pace after a first request refused before anything was measured: MiniMax's
 #: documented default per account.
 START_PER_SECOND = 1.0
+#: How many cooldowns are remembered to measure the server's rate from.
+SPENT_KEPT = 16
 #: Successes needed between two rate-limit answers to trust the rate measured from them.
 MIN_SAMPLES = 8
 #: How many intervals (at the lowered rate) the first cooldown of a run lasts.
@@ -112,6 +114,36 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+class Alarm:
+    """The sleep of a gate's head: it ends at its time, or earlier when poked.
+
+    A gate pokes it when the pace changes or a cooldown starts, so the head re-reads
+    its turn instead of sleeping through the change.
+    """
+
+    def __init__(self) -> None:
+        self._future: asyncio.Future[None] | None = None
+        self._poked = False
+
+    async def sleep_until(self, when: float) -> bool:
+        """Sleep until loop time ``when``; ``False`` if poked before it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._future, self._poked = future, False
+        timer = loop.call_at(when, _wake, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
+            self._future = None
+        return not self._poked
+
+    def poke(self) -> None:
+        if self._future is not None:
+            self._poked = True
+            _wake(self._future)
+
+
 class RateGate:
     """Paces requests and shares rate-limit cooldowns between tasks.
 
@@ -132,12 +164,12 @@ class RateGate:
         self._rate_limited = 0
         self._accepted = 0  # successes so far
         # (loop time, successes) at each cooldown: the server's allowance was spent then.
-        self._spent: collections.deque[tuple[float, int]] = collections.deque(maxlen=16)
+        self._spent: collections.deque[tuple[float, int]] = collections.deque(maxlen=SPENT_KEPT)
         # When the latest requests left: the rate actually sent, which may be below the pace.
         self._sent: collections.deque[float] = collections.deque(maxlen=MIN_SAMPLES)
         self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
         self._held = False  # a request had to wait at the gate since the last success
-        self._head_alarm: asyncio.Future[None] | None = None
+        self._alarm = Alarm()
 
     @property
     def stats(self) -> GateStats:
@@ -174,14 +206,7 @@ class RateGate:
                 if deadline is not None and start > deadline:
                     raise _out_of_time()
                 # Sleep until the turn, or until the pace changes (see _poke).
-                alarm: asyncio.Future[None] = loop.create_future()
-                self._head_alarm = alarm
-                timer = loop.call_at(start, _wake, alarm)
-                try:
-                    await alarm
-                finally:
-                    timer.cancel()
-                    self._head_alarm = None
+                await self._alarm.sleep_until(start)
         finally:
             head = self._queue[0] is turn
             if head:
@@ -200,8 +225,7 @@ class RateGate:
 
     def _poke(self) -> None:
         """Make the sleeping head re-read the pace."""
-        if self._head_alarm is not None:
-            _wake(self._head_alarm)
+        self._alarm.poke()
 
     async def on_success(self) -> None:
         """A paced request was accepted: creep the rate back up."""

@@ -27,7 +27,7 @@ import uuid
 from typing import TYPE_CHECKING, Final
 
 from ._errors import ConfigurationError, RateGateUnavailableError
-from ._pacing import Gate, GateStats, RateGate, _out_of_time, _wake
+from ._pacing import Alarm, Gate, GateStats, RateGate, _out_of_time
 from ._redis_conn import RedisHandle, account_tag, redis_errors, resolve
 from ._redis_gate_lua import SCRIPT
 
@@ -100,8 +100,7 @@ class SharedGate:
         self._down = False
         self._probe_at = -math.inf
         self._probe_pause = PROBE_FIRST
-        self._head_alarm: asyncio.Future[None] | None = None
-        self._poked = False
+        self._alarm = Alarm()
 
     def __repr__(self) -> str:
         return f"<SharedGate {'fallback' if self._down else 'shared'}>"
@@ -176,16 +175,7 @@ class SharedGate:
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep until the reserved slot; ``False`` if woken early by a cooldown here."""
-        loop = asyncio.get_running_loop()
-        alarm: asyncio.Future[None] = loop.create_future()
-        self._head_alarm, self._poked = alarm, False
-        timer = loop.call_later(seconds, _wake, alarm)
-        try:
-            await alarm
-        finally:
-            timer.cancel()
-            self._head_alarm = None
-        return not self._poked
+        return await self._alarm.sleep_until(asyncio.get_running_loop().time() + seconds)
 
     async def _acquire_fallback(self, deadline: float | None) -> int:
         if self._fallback_kind == "fail":
@@ -234,9 +224,7 @@ class SharedGate:
             logger.info("shared rate gate reachable again: pacing through Redis")
 
     def _poke(self) -> None:
-        if self._head_alarm is not None:
-            self._poked = True
-            _wake(self._head_alarm)
+        self._alarm.poke()
 
     async def on_success(self) -> None:
         """Count a success; it reaches Redis with the next script call."""

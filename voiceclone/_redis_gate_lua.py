@@ -138,7 +138,7 @@ else -- 'limited': a request sent in generation ARGV[7] was refused for its rate
     end
     rate = math.max(target, 1 / @MAX_COOLDOWN@)
     redis.call('LPUSH', spent, fmt(now) .. ' ' .. fmt(accepted))
-    redis.call('LTRIM', spent, 0, 15)
+    redis.call('LTRIM', spent, 0, @SPENT_KEPT@ - 1)
     if cooldown > 0 then
       cooldown = math.min(cooldown * 2, @MAX_COOLDOWN@)
     else
@@ -171,6 +171,7 @@ def _render(source: str) -> str:
         "MAX_COOLDOWN",
         "COOLDOWN_INTERVALS",
         "MIN_COOLDOWN",
+        "SPENT_KEPT",
     ):
         source = source.replace(f"@{name}@", repr(getattr(_pacing, name)))
     assert "@" not in source, "a constant of the script was not filled in"
