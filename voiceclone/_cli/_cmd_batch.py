@@ -196,8 +196,8 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
     records = _Records(args)
     rows: list[ResultRow] = list(skipped)
     try:
-        for row in skipped:
-            records.write(_skipped_record(row, manifest))
+        for invalid, row in zip(manifest.invalid, skipped, strict=True):
+            records.write(_skipped_record(row, invalid))
         async with client:
             with progress:
                 async for outcome in client.clone_jobs(manifest.jobs, journal=journal):
@@ -244,9 +244,8 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
     return CONFIG if any(is_setup_problem(row.error) for row in rows) else FAILED
 
 
-def _skipped_record(row: ResultRow, manifest: Manifest) -> dict[str, Any]:
+def _skipped_record(row: ResultRow, invalid: InvalidRow) -> dict[str, Any]:
     data = record(row)
-    invalid = next(i for i in manifest.invalid if i.line == row.line)
     data["voice_id"] = invalid.voice_id  # None when the row has none
     data["problems"] = [f"{p.field}: {p.problem}" for p in invalid.problems]
     return data
