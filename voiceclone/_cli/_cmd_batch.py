@@ -119,11 +119,16 @@ class _OutputError(Exception):
     """The ``--out`` file could not be written mid-batch (a full disk)."""
 
 
+def _records_on_stdout(args: argparse.Namespace) -> bool:
+    """Whether the records go to stdout (``--json`` or ``--out -``): then people's text does not."""
+    return bool(args.json) or args.out == STDOUT
+
+
 class _Records:
     """Where each voice's JSON record goes: ``--json`` (stdout) and ``--out`` (a file or -)."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.to_stdout = bool(args.json) or args.out == STDOUT
+        self.to_stdout = _records_on_stdout(args)
         self._path = args.out
         self._file = _open_out(args.out if args.out != STDOUT else None)
 
@@ -163,7 +168,7 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``voiceclone batch``."""
     manifest = load_manifest(args.manifest)
     # With records on stdout, everything for people goes to stderr.
-    human: Console = ui.err if args.json or args.out == STDOUT else ui.out
+    human: Console = ui.err if _records_on_stdout(args) else ui.out
     shared = shared_journal(args)  # --journal-name: one batch for many processes
     if shared is not None and args.status:
         return await print_status(ui, shared, manifest)
