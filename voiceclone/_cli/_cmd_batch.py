@@ -17,15 +17,7 @@ from rich.markup import escape
 from voiceclone import JournalError, RedisJournal, ValidationError
 from voiceclone._cli._cmd_shared import print_status, redis_url, shared_journal
 from voiceclone._cli._connect import make_client
-from voiceclone._cli._exit import (
-    CONFIG,
-    FAILED,
-    JOURNAL,
-    OK,
-    USAGE,
-    UsageError,
-    is_setup_problem,
-)
+from voiceclone._cli._exit import JOURNAL, OK, USAGE, UsageError, failure_status
 from voiceclone._cli._manifest import InvalidRow, Manifest, Problem, load_manifest
 from voiceclone._cli._progress import BatchProgress
 from voiceclone._cli._render import (
@@ -246,7 +238,7 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
         ui.note(f"[dim]journal: {escape(str(journal))}[/]")
     if all(row.ok for row in rows):
         return OK
-    return CONFIG if any(is_setup_problem(row.error) for row in rows) else FAILED
+    return failure_status(*(row.error for row in rows))
 
 
 def _skipped_record(row: ResultRow, invalid: InvalidRow) -> dict[str, Any]:
