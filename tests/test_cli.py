@@ -48,17 +48,13 @@ def cli_env(emu: Emulator | None, **extra: str) -> dict[str, str]:
 
 
 async def start(
-    args: Sequence[str], env: dict[str, str], cwd: Path | None = None
+    args: Sequence[str], env: dict[str, str], cwd: Path | None = None, **options: Any
 ) -> asyncio.subprocess.Process:
+    """``voiceclone ARGS`` in a child process; ``options`` go to `create_subprocess_exec`."""
+    options.setdefault("stdout", asyncio.subprocess.PIPE)
+    options.setdefault("stderr", asyncio.subprocess.PIPE)
     return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "voiceclone.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        cwd=cwd,
+        sys.executable, "-m", "voiceclone.cli", *args, env=env, cwd=cwd, **options
     )
 
 

@@ -8,7 +8,6 @@ import json
 import re
 import resource
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -216,16 +215,7 @@ async def test_a_full_disk_under_the_journal_exits_4_with_a_resume_hint(
     manifest = csv_manifest(tmp_path, [f"Full{i:07d},voice{i}.wav,," for i in range(count)])
     env = _capped_env(emu)
     args = ["batch", str(manifest), "--rpm", FAST_RPM, "--max-in-flight", "1"]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "voiceclone.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        preexec_fn=lambda: _limit_file_size(1024),
-    )
+    proc = await start(args, env, preexec_fn=lambda: _limit_file_size(1024))
     run = await finish(proc)
     assert run.status == 4, run.err
     assert re.search(r"journal not writable: \d+ finished; re-run to resume", run.err), run.err
@@ -246,17 +236,8 @@ async def test_a_full_disk_under_the_results_file_exits_4(emu: Emulator, tmp_pat
     manifest = csv_manifest(tmp_path, [f"Full{i:07d},voice{i}.wav,," for i in range(count)])
     out = tmp_path / "results.jsonl"
     args = ["batch", str(manifest), "--rpm", FAST_RPM, "--max-in-flight", "1", "--no-journal"]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "voiceclone.cli",
-        *args,
-        "--out",
-        str(out),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_capped_env(emu),
-        preexec_fn=lambda: _limit_file_size(1024),
+    proc = await start(
+        [*args, "--out", str(out)], _capped_env(emu), preexec_fn=lambda: _limit_file_size(1024)
     )
     run = await finish(proc)
     assert run.status == 4, run.err

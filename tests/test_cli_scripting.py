@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from test_cli import (
     cli,
     cli_env,
     csv_manifest,
+    start,
     voices_dir,
 )
 
@@ -80,15 +80,7 @@ async def _closed_stdout(args: list[str], env: dict[str, str]) -> tuple[int, str
     read, write = os.pipe()
     os.close(read)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "voiceclone.cli",
-            *args,
-            stdout=write,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        proc = await start(args, env, stdout=write)
     finally:
         os.close(write)
     _, err = await asyncio.wait_for(proc.communicate(), 30)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from redis_server import RedisServer, redis_server
+from test_cli import start
 
 from voiceclone.emulator import Emulator
 from voiceclone.testing import sample_wav
@@ -41,10 +42,7 @@ async def voiceclone(emu: Emulator, *args: str) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIMAX_", "VOICECLONE_"))}
     env.update(NO_COLOR="1", COLUMNS="200", MINIMAX_API_KEY=KEY, MINIMAX_BASE_URL=emu.base_url)
     env["PYTHONPATH"] = os.pathsep.join(sys.path)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "voiceclone.cli", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
+    proc = await start(args, env)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()

@@ -8,12 +8,11 @@ import hashlib
 import json
 import re
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from test_cli import cli_env
+from test_cli import cli_env, start
 
 from voiceclone import Client, CloneJob, RetryPolicy
 from voiceclone._samples import make_wav
@@ -103,16 +102,7 @@ async def test_summary_names_a_voice_created_twice() -> None:
 
 
 async def _command(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "voiceclone.cli",
-        "emulator",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=cli_env(None),
-    )
+    return await start(["emulator", *args], cli_env(None))
 
 
 async def test_the_command_prints_a_running_emulators_state_and_a_summary_at_stop(

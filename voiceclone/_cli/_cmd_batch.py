@@ -17,15 +17,7 @@ from rich.markup import escape
 from voiceclone import JournalError, RedisJournal, ValidationError
 from voiceclone._cli._cmd_shared import print_status, redis_url, shared_journal
 from voiceclone._cli._connect import make_client
-from voiceclone._cli._exit import (
-    CONFIG,
-    FAILED,
-    JOURNAL,
-    OK,
-    USAGE,
-    UsageError,
-    is_setup_problem,
-)
+from voiceclone._cli._exit import JOURNAL, OK, USAGE, UsageError, failure_status
 from voiceclone._cli._manifest import InvalidRow, Manifest, Problem, load_manifest
 from voiceclone._cli._progress import BatchProgress
 from voiceclone._cli._render import (
@@ -119,11 +111,16 @@ class _OutputError(Exception):
     """The ``--out`` file could not be written mid-batch (a full disk)."""
 
 
+def _records_on_stdout(args: argparse.Namespace) -> bool:
+    """Whether the records go to stdout (``--json`` or ``--out -``): then people's text does not."""
+    return bool(args.json) or args.out == STDOUT
+
+
 class _Records:
     """Where each voice's JSON record goes: ``--json`` (stdout) and ``--out`` (a file or -)."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.to_stdout = bool(args.json) or args.out == STDOUT
+        self.to_stdout = _records_on_stdout(args)
         self._path = args.out
         self._file = _open_out(args.out if args.out != STDOUT else None)
 
@@ -163,7 +160,7 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
     """Run ``voiceclone batch``."""
     manifest = load_manifest(args.manifest)
     # With records on stdout, everything for people goes to stderr.
-    human: Console = ui.err if args.json or args.out == STDOUT else ui.out
+    human: Console = ui.err if _records_on_stdout(args) else ui.out
     shared = shared_journal(args)  # --journal-name: one batch for many processes
     if shared is not None and args.status:
         return await print_status(ui, shared, manifest)
@@ -196,8 +193,8 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
     records = _Records(args)
     rows: list[ResultRow] = list(skipped)
     try:
-        for row in skipped:
-            records.write(_skipped_record(row, manifest))
+        for invalid, row in zip(manifest.invalid, skipped, strict=True):
+            records.write(_skipped_record(row, invalid))
         async with client:
             with progress:
                 async for outcome in client.clone_jobs(manifest.jobs, journal=journal):
@@ -241,12 +238,11 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
         ui.note(f"[dim]journal: {escape(str(journal))}[/]")
     if all(row.ok for row in rows):
         return OK
-    return CONFIG if any(is_setup_problem(row.error) for row in rows) else FAILED
+    return failure_status(*(row.error for row in rows))
 
 
-def _skipped_record(row: ResultRow, manifest: Manifest) -> dict[str, Any]:
+def _skipped_record(row: ResultRow, invalid: InvalidRow) -> dict[str, Any]:
     data = record(row)
-    invalid = next(i for i in manifest.invalid if i.line == row.line)
     data["voice_id"] = invalid.voice_id  # None when the row has none
     data["problems"] = [f"{p.field}: {p.problem}" for p in invalid.problems]
     return data

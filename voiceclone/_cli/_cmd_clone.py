@@ -16,7 +16,7 @@ from rich.text import Text
 
 from voiceclone import Client, CloneJob, CloneResult, ValidationError, VoiceCloneError
 from voiceclone._cli._connect import make_client
-from voiceclone._cli._exit import CONFIG, FAILED, OK, USAGE, UsageError, is_setup_problem
+from voiceclone._cli._exit import FAILED, OK, USAGE, UsageError, failure_status
 from voiceclone._cli._main import DEFAULT_MODEL
 from voiceclone._cli._render import ResultRow, error_label, link, plain, record, row_from_outcome
 from voiceclone._cli._render import sensitivity_label as sensitivity
@@ -145,5 +145,5 @@ async def clone(args: argparse.Namespace, ui: Ui) -> int:
         return FAILED
     if not row.ok:
         ui.error(error_label(row.error))
-        return CONFIG if is_setup_problem(row.error) else FAILED
+        return failure_status(row.error)
     return OK

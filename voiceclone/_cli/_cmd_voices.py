@@ -18,7 +18,7 @@ from rich.text import Text
 
 from voiceclone import CloneResult, JournalError, VoiceCloneError
 from voiceclone._cli._connect import make_client
-from voiceclone._cli._exit import CONFIG, FAILED, OK, UsageError, is_setup_problem
+from voiceclone._cli._exit import OK, UsageError, failure_status
 from voiceclone._cli._render import plain
 from voiceclone._cli._ui import Ui
 from voiceclone._journal import Journal
@@ -102,7 +102,7 @@ async def voices(args: argparse.Namespace, ui: Ui) -> int:
                 await client.delete_voice(args.voice_id)
             except VoiceCloneError as exc:
                 ui.error(f"{args.voice_id} was not deleted: {exc}")
-                return CONFIG if is_setup_problem(exc) else FAILED
+                return failure_status(exc)
         ui.out.print(f"deleted {escape(args.voice_id)}")
         return OK
     journal = journal_voices(args.journal)
@@ -111,7 +111,7 @@ async def voices(args: argparse.Namespace, ui: Ui) -> int:
             listed = await client.list_voices()
         except VoiceCloneError as exc:
             ui.error(f"cannot list voices: {exc}")
-            return CONFIG if is_setup_problem(exc) else FAILED
+            return failure_status(exc)
     rows = _merge(listed, journal)
     if args.json:
         print(json.dumps([_as_json(row) for row in rows]))

@@ -20,7 +20,7 @@ __all__ = [
     "USAGE",
     "SetupError",
     "UsageError",
-    "is_setup_problem",
+    "failure_status",
 ]
 
 OK: Final = 0
@@ -51,6 +51,10 @@ class SetupError(UsageError):
     """A configuration problem (no API key): reported on stderr with exit status 3."""
 
 
-def is_setup_problem(error: BaseException | None) -> bool:
-    """Whether a voice failed for the setup (key refused, bad base URL), not for itself."""
-    return isinstance(error, (AuthenticationError, ConfigurationError))
+def failure_status(*errors: BaseException | None) -> int:
+    """`FAILED`, or `CONFIG` when one of ``errors`` is the setup's rather than a voice's.
+
+    The setup's: a key the server refuses, a bad base URL; retrying will not help.
+    """
+    setup = any(isinstance(error, (AuthenticationError, ConfigurationError)) for error in errors)
+    return CONFIG if setup else FAILED

@@ -22,18 +22,16 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from voiceclone import CloneOutcome, RateLimitError, ResponseEvent, RetryEvent
+from voiceclone import CloneOutcome, ResponseEvent, RetryEvent
 from voiceclone._cli._ui import Ui
-from voiceclone._errors import STATUS_ERRORS
+from voiceclone._errors import RATE_LIMIT_CODES
 
 __all__ = ["BatchProgress", "is_rate_limit_answer"]
-
-_RATE_LIMIT_CODES = frozenset(c for c, kind in STATUS_ERRORS.items() if kind is RateLimitError)
 
 
 def is_rate_limit_answer(event: ResponseEvent) -> bool:
     """Whether an answer refused a request for its rate."""
-    return event.status_code in _RATE_LIMIT_CODES or event.http_status == 429
+    return event.status_code in RATE_LIMIT_CODES or event.http_status == 429
 
 
 class _Live(ProgressColumn):

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import attrs
 
+from voiceclone._errors import RATE_LIMIT_CODES
 from voiceclone.emulator._faults import Faults
 from voiceclone.emulator._state import Account, EmulatorStats
 
@@ -25,8 +26,6 @@ STATE_PATH: Final = "/__emulator/state"
 #: Hex digits of a key's SHA-256 that name its account: enough to tell keys apart,
 #: and a key is never shown (not even the emulator's test keys).
 FINGERPRINT_DIGITS: Final = 12
-#: Codes MiniMax answers when a request came too fast.
-RATE_LIMIT_CODES: Final = (1002, 1039, 2045)
 
 
 def key_fingerprint(api_key: str) -> str:
