@@ -46,10 +46,7 @@ from _common import API_KEY, emulator_process, print_row, upload_sample, voice_i
 from _plot import Timeline
 
 import voiceclone
-
-#: The answers MiniMax gives when an account goes over its limit (minimax-api.md).
-RATE_LIMIT_CODES = (1002, 1039, 2045)
-
+from voiceclone._errors import RATE_LIMIT_CODES
 
 PLOT_LABELS = {
     "told": "SDK told the limit",

@@ -37,11 +37,10 @@ from _common import API_KEY, emulator_process, print_row, upload_sample, voice_i
 from redis_server import RedisServer
 
 import voiceclone
+from voiceclone._errors import RATE_LIMIT_CODES
 from voiceclone._pacing import RateGate
 from voiceclone._redis_gate import make_gate
 
-#: Rate-limit answers, as the client classifies them.
-RATE_LIMIT_CODES = (1002, 1039, 2045)
 #: Gate decisions timed per gate for the latency figure.
 LATENCY_SAMPLES = 3000
 LABELS = {

@@ -184,7 +184,7 @@ def plain(value: object, style: str = "") -> Text:
 
 def _linkable(url: str) -> bool:
     # A terminal link carries the URL itself in an escape sequence: only a plain
-    # http(s) URL with nothing to escape may go there.
+    # http(s) URL, or the file URL of a saved preview, with nothing to escape may go there.
     return (
         urlsplit(url).scheme in ("http", "https", "file")
         and url.isascii()
