@@ -22,6 +22,7 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
+    Mapping,
 )
 from pathlib import Path
 from typing import Final, TypeVar, cast
@@ -35,18 +36,16 @@ from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, Uploaded
 from ._redis_journal import RedisJournal
 from ._validate import check_jobs, check_number
 
-__all__ = ["Port", "clone_all", "clone_jobs", "clone_many"]
+__all__ = ["Port", "clone_all", "clone_jobs", "clone_many", "split_done"]
 
 _Item = TypeVar("_Item")
 
 
 @attrs.frozen
 class Port:
-    """What a batch needs of the client: its in-flight cap and three ways to call it."""
+    """What a batch needs of the client: its in-flight cap and two ways to call it."""
 
     max_in_flight: int
-    #: `Client.clone` with a validated request.
-    clone: Callable[[CloneRequest], Awaitable[CloneResult]]
     #: Upload a file already checked for a purpose (with what the check learned).
     upload: Callable[[str | os.PathLike[str], str, AudioInfo], Awaitable[UploadedFile]]
     #: Clone, saying whether an earlier run may already have sent the request.
@@ -166,7 +165,8 @@ def _cloner(client: Port) -> Callable[[int, CloneRequest], Awaitable[CloneOutcom
                 )
             in_flight.add(request.voice_id)
             try:
-                return CloneOutcome(index, request, result=await client.clone(request))
+                result = await client.clone_maybe_sent(request, False)
+                return CloneOutcome(index, request, result=result)
             finally:
                 in_flight.discard(request.voice_id)
         except VoiceCloneError as exc:
@@ -259,6 +259,20 @@ async def _run_job(
     return CloneOutcome(index, job, result=result)
 
 
+def split_done(
+    jobs: list[CloneJob], done: Mapping[str, CloneResult]
+) -> tuple[list[CloneOutcome], list[tuple[int, CloneJob]]]:
+    """The outcomes of jobs a journal has as done (resumed), and the rest, numbered."""
+    resumed: list[CloneOutcome] = []
+    todo: list[tuple[int, CloneJob]] = []
+    for index, job in enumerate(jobs):
+        if job.voice_id in done:
+            resumed.append(CloneOutcome(index, job, result=done[job.voice_id], resumed=True))
+        else:
+            todo.append((index, job))
+    return resumed, todo
+
+
 async def clone_jobs(
     client: Port,
     jobs: Iterable[CloneJob] | AsyncIterable[CloneJob],
@@ -297,12 +311,9 @@ async def clone_jobs(
         book.open()
     try:
         state = book.load() if book is not None else JournalState()
-        todo: list[tuple[int, CloneJob]] = []
-        for index, job in enumerate(cast("list[CloneJob]", all_jobs)):  # all checked above
-            if job.voice_id in state.done:
-                yield CloneOutcome(index, job, result=state.done[job.voice_id], resumed=True)
-            else:
-                todo.append((index, job))
+        resumed, todo = split_done(cast("list[CloneJob]", all_jobs), state.done)
+        for outcome in resumed:
+            yield outcome
 
         async def run(position: int, item: tuple[int, CloneJob]) -> CloneOutcome:
             return await _run_job(client, item[0], item[1], book, state, probed)

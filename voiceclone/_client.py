@@ -666,7 +666,6 @@ class Client:
         # The narrow interface _batch works through: no reach into this class.
         return _batch.Port(
             max_in_flight=self._max_in_flight,
-            clone=self.clone,
             upload=self._upload,
             clone_maybe_sent=self._clone,
         )

@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 
 from ._audio import AudioInfo
-from ._batch import Port, _fan_out
+from ._batch import Port, _fan_out, split_done
 from ._errors import JournalError, VoiceCloneError
 from ._models import CloneJob, CloneOutcome
 from ._redis_journal import RedisJournal, wait_hint
@@ -33,13 +33,9 @@ async def clone_shared_jobs(
     probed: dict[Path, AudioInfo],
 ) -> AsyncGenerator[CloneOutcome, None]:
     """Outcomes of ``jobs`` (already checked), shared with every process on ``journal``."""
-    done = await journal.load()
-    todo: list[_Item] = []
-    for index, job in enumerate(jobs):
-        if job.voice_id in done:
-            yield CloneOutcome(index, job, result=done[job.voice_id], resumed=True)
-        else:
-            todo.append((index, job))
+    resumed, todo = split_done(jobs, await journal.load())
+    for outcome in resumed:
+        yield outcome
     deferred: list[_Item] = []
 
     async def free_first() -> AsyncIterator[_Item]:
