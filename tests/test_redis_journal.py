@@ -103,6 +103,27 @@ async def test_uploads_are_reused_by_a_rerun(
     assert emu.stats.requests["files/upload"] == 6  # the sample was not sent again
 
 
+async def test_a_journal_made_from_a_url_serves_batch_after_batch_and_leaves_no_connection(
+    emu: Emulator, redis_server: RedisServer, audio: Path
+) -> None:
+    # One journal for every task of a worker (the arq recipe): each batch makes its
+    # Redis client and closes it, and its scripts must run on the new one.
+    journal = RedisJournal(redis_server.url, "reused")
+    direct = aioredis.Redis.from_url(redis_server.url)
+    try:
+        async with client_for(emu) as client:
+            for count in (2, 4):
+                outcomes = [
+                    o async for o in client.clone_jobs(jobs_for(audio, count), journal=journal)
+                ]
+                assert all(o.ok for o in outcomes)
+                assert sum(not o.resumed for o in outcomes) == 2
+                # Only this test's own connection is left: the batch's client is closed.
+                assert len(await direct.client_list()) == 1
+    finally:
+        await direct.aclose()
+
+
 async def test_a_dead_workers_sent_job_is_taken_over_and_recovered(
     emu: Emulator, redis_server: RedisServer, audio: Path
 ) -> None:

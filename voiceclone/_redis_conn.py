@@ -16,6 +16,7 @@ from ._errors import ConfigurationError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
 
 __all__ = ["ENV_URL", "RedisHandle", "account_tag", "env_url", "redis_errors", "resolve"]
 
@@ -58,6 +59,7 @@ class RedisHandle:
         self._url = url
         self._client = client
         self.owned = client is None
+        self._scripts: dict[str, AsyncScript] = {}
 
     def __repr__(self) -> str:
         return f"<RedisHandle {'owned' if self.owned else 'borrowed'}>"
@@ -73,10 +75,22 @@ class RedisHandle:
             )
         return self._client
 
+    def script(self, source: str) -> AsyncScript:
+        """``source`` registered on the current client, once per client.
+
+        A script is bound to the client it was registered on, so closing an owned
+        client forgets them: the next use registers them on the new one.
+        """
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self.get().register_script(source)
+        return script
+
     async def aclose(self) -> None:
         """Close an owned client; a borrowed one is the caller's to close."""
         if self.owned and self._client is not None:
             client, self._client = self._client, None
+            self._scripts.clear()
             await client.aclose()
 
 

@@ -24,15 +24,12 @@ import asyncio
 import logging
 import math
 import uuid
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from ._errors import ConfigurationError, RateGateUnavailableError
 from ._pacing import Alarm, Gate, GateStats, RateGate, _out_of_time
 from ._redis_conn import RedisHandle, account_tag, redis_errors, resolve
 from ._redis_gate_lua import SCRIPT
-
-if TYPE_CHECKING:
-    from redis.commands.core import AsyncScript
 
 __all__ = ["FALLBACKS", "SharedGate", "make_gate"]
 
@@ -88,7 +85,6 @@ class SharedGate:
         self._keys = [f"voiceclone:{tag}:{part}" for part in ("gate", "sent", "spent", "workers")]
         self._fallback_kind = fallback
         self._worker = uuid.uuid4().hex
-        self._script: AsyncScript | None = None
         self._errors = redis_errors()
         self._turn = asyncio.Lock()  # first come, first served; the head holds a reservation
         self._pending = 0  # successes not yet reported to Redis
@@ -115,8 +111,7 @@ class SharedGate:
 
     async def _run(self, op: str, arg: str, hint: float = 0.0) -> tuple[bool, float, int]:
         """One script call, reporting the successes counted since the last one."""
-        if self._script is None:
-            self._script = self._handle.get().register_script(SCRIPT)
+        script = self._handle.script(SCRIPT)
         successes, self._pending = self._pending, 0
         args: list[str | int | float] = [
             op,
@@ -130,7 +125,7 @@ class SharedGate:
         ]
         try:
             # redis-py loads the script again by itself when Redis answers NOSCRIPT.
-            reply = await asyncio.wait_for(self._script(keys=self._keys, args=args), CALL_TIMEOUT)
+            reply = await asyncio.wait_for(script(keys=self._keys, args=args), CALL_TIMEOUT)
         except BaseException:
             self._pending += successes  # not delivered: report them next time
             raise

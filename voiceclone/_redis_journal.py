@@ -40,7 +40,6 @@ from ._redis_journal_lua import CLAIM, RECORD, RENEW
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from redis.commands.core import AsyncScript
 
 __all__ = ["Claim", "JournalSummary", "RedisJournal"]
 
@@ -125,7 +124,6 @@ class RedisJournal:
         self._prefix = f"voiceclone:journal:{{{digest}}}:"
         self._worker = uuid.uuid4().hex
         self._held: set[str] = set()
-        self._scripts: dict[str, AsyncScript] = {}
         self._errors = redis_errors()
         self._renewer: asyncio.Task[None] | None = None
         self._users = 0  # batches using the journal now
@@ -152,9 +150,7 @@ class RedisJournal:
             ) from None
 
     async def _script(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
-        if name not in self._scripts:
-            self._scripts[name] = self._handle.get().register_script(source)
-        script = self._scripts[name]
+        script = self._handle.script(source)
         return await self._call(name, lambda: script(keys=keys, args=args))
 
     # -- what the batch calls ------------------------------------------------------------
