@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
-from ._errors import JournalError, ValidationError, VoiceCloneError
+from ._errors import JournalError, ValidationError, VoiceCloneError, VoiceIdConflictError
 from ._journal_lines import Damaged, encode, result_from, result_record
 from ._models import CloneResult
 from ._redis_conn import RedisHandle, redis_errors, resolve
@@ -215,11 +215,11 @@ class RedisJournal:
             "message": error.message,
             "trace_id": error.trace_id,
         }
-        await self._record(voice_id, "failed", record, "", release=True)
-        if type(error).__name__ == "VoiceIdConflictError":
-            # A conflict that was not recovered: the id existed before this batch sent
-            # anything, so a 2039 on a re-run is no recovery either.
-            await self._record(voice_id, "sent", None, "sent", release=False)
+        # A conflict that was not recovered: the id existed before this batch sent
+        # anything, so its sent mark goes in the same step (a 2039 on a re-run is no
+        # recovery either, and no worker may take the claim between the two).
+        drop = "sent" if isinstance(error, VoiceIdConflictError) else ""
+        await self._record(voice_id, "failed", record, drop, release=True)
 
     async def release(self, voice_id: str) -> None:
         """Give the claim up without a record (the job was cancelled)."""
