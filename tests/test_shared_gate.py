@@ -515,8 +515,8 @@ async def test_one_round_trip_per_departure(redis_server: RedisServer) -> None:
         assert calls.pop("cmdstat_evalsha") == 20
         # Redis counts the commands run inside the script too; nothing else was sent
         # (no SCRIPT LOAD, no EVAL, no polling), besides this test's CONFIG and INFO.
-        inside = {"time", "hget", "hset", "lrange", "lpush", "ltrim", "zadd", "zcard",
-                  "zremrangebyscore", "exists", "pexpire"}  # fmt: skip
+        inside = {"time", "hget", "hset", "hsetnx", "lrange", "lpush", "ltrim", "zadd",
+                  "zcard", "zremrangebyscore", "pexpire"}  # fmt: skip
         assert {name.removeprefix("cmdstat_") for name in calls} <= inside | {"info", "config"}
     finally:
         await g.aclose()

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-__all__ = ["ENV_URL", "RedisHandle", "account_tag", "env_url", "redis_errors", "resolve"]
+__all__ = [
+    "ENV_URL",
+    "RedisHandle",
+    "account_tag",
+    "env_url",
+    "hash_tag",
+    "redis_errors",
+    "resolve",
+]
 
 #: The environment variable read when ``Client(redis=None)``.
 ENV_URL: Final = "VOICECLONE_REDIS_URL"
@@ -94,7 +102,7 @@ class RedisHandle:
             await client.aclose()
 
 
-def resolve(value: object, *, field: str = "redis", env: bool = True) -> RedisHandle | None:
+def resolve(value: object, *, env: bool = True) -> RedisHandle | None:
     """Check ``value`` (a URL, a ``redis.asyncio.Redis`` or ``None``) and wrap it.
 
     ``None`` reads ``VOICECLONE_REDIS_URL`` when ``env``; unset or empty means no Redis.
@@ -109,13 +117,13 @@ def resolve(value: object, *, field: str = "redis", env: bool = True) -> RedisHa
         if scheme not in _SCHEMES:
             # Never echo the URL: it may carry a password.
             raise ConfigurationError(
-                f"{field} must be a redis://, rediss:// or unix:// URL (scheme {scheme!r})"
+                f"redis must be a redis://, rediss:// or unix:// URL (scheme {scheme!r})"
             )
         return RedisHandle(value.strip(), None)
     if isinstance(value, module.Redis):
         return RedisHandle(None, value)
     raise ConfigurationError(
-        f"{field} must be a Redis URL or a redis.asyncio.Redis, got {type(value).__name__}"
+        f"redis must be a Redis URL or a redis.asyncio.Redis, got {type(value).__name__}"
     )
 
 
@@ -124,5 +132,9 @@ def account_tag(api_key: str, base_url: str) -> str:
 
     Every key of an account carries it, so a script's keys share one slot.
     """
-    digest = hashlib.sha256(f"voiceclone\0{api_key}\0{base_url}".encode()).hexdigest()
-    return "{" + digest[:24] + "}"
+    return hash_tag(f"voiceclone\0{api_key}\0{base_url}")
+
+
+def hash_tag(text: str) -> str:
+    """A Redis Cluster hash tag naming ``text`` by a digest (it may be a secret)."""
+    return "{" + hashlib.sha256(text.encode()).hexdigest()[:24] + "}"

@@ -162,15 +162,11 @@ class SharedGate:
                 self._back()
                 if not ok:
                     raise _out_of_time()
-                if wait > 0 and not await self._sleep(wait):
+                if wait > 0 and not await self._alarm.sleep_until(loop.time() + wait):
                     continue  # this process started a cooldown meanwhile: reserve again
                 return generation
         finally:
             self._turn.release()
-
-    async def _sleep(self, seconds: float) -> bool:
-        """Sleep until the reserved slot; ``False`` if woken early by a cooldown here."""
-        return await self._alarm.sleep_until(asyncio.get_running_loop().time() + seconds)
 
     async def _acquire_fallback(self, deadline: float | None) -> int:
         if self._fallback_kind == "fail":
@@ -218,9 +214,6 @@ class SharedGate:
             self._fallback = None
             logger.info("shared rate gate reachable again: pacing through Redis")
 
-    def _poke(self) -> None:
-        self._alarm.poke()
-
     async def on_success(self) -> None:
         """Count a success; it reaches Redis with the next script call."""
         if self._down and self._fallback is not None:
@@ -245,7 +238,7 @@ class SharedGate:
             return
         if started:
             self._cooldowns += 1
-            self._poke()
+            self._alarm.poke()  # wake the head: its slot predates the cooldown
 
     async def aclose(self) -> None:
         """Close the Redis client if this gate made it (never a borrowed one)."""

@@ -92,7 +92,7 @@ if op == 'acquire' then
   else
     if wait > 0 then held = 1 end
     redis.call('HSET', state, 'last', fmt(slot))
-    if not num('first_sent', nil) then redis.call('HSET', state, 'first_sent', fmt(now)) end
+    redis.call('HSETNX', state, 'first_sent', fmt(now))
     redis.call('LPUSH', sent, fmt(slot))
     redis.call('LTRIM', sent, 0, @MIN_SAMPLES@ - 1)
     result = {1, fmt(wait), generation, live, fmt(rate)}
@@ -151,9 +151,7 @@ end
 
 redis.call('HSET', state, 'rate', fmt(rate), 'step', fmt(step), 'accepted', fmt(accepted),
   'cooldown', fmt(cooldown), 'held', held, 'generation', generation)
-for _, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 1 then redis.call('PEXPIRE', key, ttl) end
-end
+for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ttl) end  -- a missing key: no-op
 return result
 """
 

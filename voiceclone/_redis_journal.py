@@ -35,7 +35,7 @@ import attrs
 from ._errors import JournalError, ValidationError, VoiceCloneError, VoiceIdConflictError
 from ._journal_lines import Damaged, encode, result_from, result_record
 from ._models import CloneResult
-from ._redis_conn import RedisHandle, redis_errors, resolve
+from ._redis_conn import RedisHandle, hash_tag, redis_errors, resolve
 from ._redis_journal_lua import CLAIM, RECORD, RENEW
 
 if TYPE_CHECKING:
@@ -120,8 +120,7 @@ class RedisJournal:
         self._handle: RedisHandle = handle
         self.name = name
         self.lease = float(lease)
-        digest = hashlib.sha256(name.encode()).hexdigest()[:24]
-        self._prefix = f"voiceclone:journal:{{{digest}}}:"
+        self._prefix = f"voiceclone:journal:{hash_tag(name)}:"
         self._worker = uuid.uuid4().hex
         self._held: set[str] = set()
         self._errors = redis_errors()
@@ -226,17 +225,21 @@ class RedisJournal:
         if voice_id in self._held:
             await self._record(voice_id, "failed", None, "", release=True)
 
-    async def uploaded(self, path: str | os.PathLike[str], purpose: str) -> int | None:
-        """The file_id an earlier upload of this content got, if any worker recorded one."""
+    async def upload_once(
+        self, path: str | os.PathLike[str], purpose: str, upload: Callable[[], Awaitable[int]]
+    ) -> int:
+        """The file_id an upload of this content got from any worker, else ``upload()``'s.
+
+        A new upload is recorded so no worker sends this content again. The content
+        is read once, for its digest, before anything is sent.
+        """
         field = await self._upload_field(path, purpose)
         raw = await self._call(
             "reading uploads", lambda: _aw(self._handle.get().hget(self._key("uploads"), field))
         )
-        return None if raw is None else int(raw)
-
-    async def record_upload(self, path: str | os.PathLike[str], purpose: str, file_id: int) -> None:
-        """Remember an upload so no worker sends this content again."""
-        field = await self._upload_field(path, purpose)
+        if raw is not None:
+            return int(raw)
+        file_id = await upload()
         redis = self._handle.get()
 
         async def write() -> None:
@@ -246,6 +249,7 @@ class RedisJournal:
                 await pipe.execute()
 
         await self._call("recording an upload", write)
+        return file_id
 
     @staticmethod
     async def _upload_field(path: str | os.PathLike[str], purpose: str) -> str:
@@ -353,13 +357,13 @@ def _aw(value: Awaitable[_T] | _T) -> Awaitable[_T]:
     return value
 
 
-def wait_hint(claim: Claim, lease: float) -> float:
+def wait_hint(claim: Claim) -> float:
     """How long to wait before looking at a job another worker holds again.
 
     Its answer usually comes within one request's time, so look again soon
-    (`WAIT_POLL`), and no later than its lease could lapse.
+    (`WAIT_POLL`), and no later than its claim could lapse.
     """
-    return max(0.01, min(claim.busy_for, WAIT_POLL, lease))
+    return max(0.01, min(claim.busy_for, WAIT_POLL))
 
 
 def _restored(voice_id: str, raw: str | bytes) -> CloneResult:

@@ -76,7 +76,7 @@ async def _run(
             if claim.held:
                 break
             # Another live worker has it: look again when its lease could have lapsed.
-            await asyncio.sleep(wait_hint(claim, journal.lease))
+            await asyncio.sleep(wait_hint(claim))
         try:
             sample = await _upload(client, journal, job.audio, "voice_clone", probed)
             prompt = None
@@ -105,9 +105,8 @@ async def _upload(
     probed: dict[Path, AudioInfo],
 ) -> int:
     """The file_id of ``path``: an upload any worker recorded, or a new one."""
-    known = await journal.uploaded(path, purpose)
-    if known is not None:
-        return known
-    uploaded = await client.upload(path, purpose, probed[Path(path)])
-    await journal.record_upload(path, purpose, uploaded.file_id)
-    return uploaded.file_id
+
+    async def upload() -> int:
+        return (await client.upload(path, purpose, probed[Path(path)])).file_id
+
+    return await journal.upload_once(path, purpose, upload)
