@@ -246,6 +246,24 @@ async def test_a_full_disk_under_the_results_file_exits_4(emu: Emulator, tmp_pat
     assert "Traceback" not in run.err
 
 
+async def test_a_full_stdout_under_json_records_is_named_not_blamed_on_the_journal(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    count = 3
+    voices_dir(tmp_path, count)
+    manifest = csv_manifest(tmp_path, [f"Full{i:07d},voice{i}.wav,," for i in range(count)])
+    args = ["batch", str(manifest), "--rpm", FAST_RPM, "--json"]
+    with Path("/dev/full").open("wb") as full:  # noqa: ASYNC230 (every write: ENOSPC)
+        proc = await start(args, cli_env(emu), stdout=full)
+        _, raw = await asyncio.wait_for(proc.communicate(), 30)
+    err = raw.decode()
+    assert proc.returncode == 4, err
+    assert re.search(r"results not writable: \d+ finished; re-run to resume \(stdout: ", err), err
+    assert "journal not writable" not in err
+    assert "Traceback" not in err
+    assert "Exception ignored" not in err
+
+
 async def test_download_demo_to_stdout(emu: Emulator, tmp_path: Path) -> None:
     (sample,) = voices_dir(tmp_path, 1)
     args = ["clone", str(sample), "--voice-id", "Narrator001", "--text", "Hi."]

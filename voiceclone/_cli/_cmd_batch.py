@@ -17,6 +17,7 @@ from rich.markup import escape
 from voiceclone import JournalError, RedisJournal, ValidationError
 from voiceclone._cli._cmd_shared import print_status, redis_url, shared_journal
 from voiceclone._cli._connect import make_client
+from voiceclone._cli._dispatch import silence_closed_pipes
 from voiceclone._cli._exit import JOURNAL, OK, USAGE, UsageError, failure_status
 from voiceclone._cli._manifest import InvalidRow, Manifest, Problem, load_manifest
 from voiceclone._cli._progress import BatchProgress
@@ -108,12 +109,26 @@ def _open_out(path: str | None) -> IO[str] | None:
 
 
 class _OutputError(Exception):
-    """The ``--out`` file could not be written mid-batch (a full disk)."""
+    """The records could not be written mid-batch (a full disk under ``--out`` or stdout)."""
 
 
 def _records_on_stdout(args: argparse.Namespace) -> bool:
     """Whether the records go to stdout (``--json`` or ``--out -``): then people's text does not."""
     return bool(args.json) or args.out == STDOUT
+
+
+def _write_line(stream: IO[str], line: str, name: str) -> None:
+    """One record, flushed; a full disk under it is an `_OutputError` naming ``name``."""
+    try:
+        stream.write(line)
+        stream.flush()
+    except BrokenPipeError:  # a closed pipe ends the command quietly (see _dispatch)
+        raise
+    except OSError as exc:
+        if stream is sys.stdout:
+            # What stayed in the buffer would fail again at exit, after the message.
+            silence_closed_pipes(sys.stdout)
+        raise _OutputError(f"{name}: {exc.strerror or exc}") from None
 
 
 class _Records:
@@ -129,16 +144,9 @@ class _Records:
         # script) sees each voice as it finishes.
         line = json.dumps(data) + "\n"
         if self.to_stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+            _write_line(sys.stdout, line, "stdout")
         if self._file is not None:
-            try:
-                self._file.write(line)
-                self._file.flush()
-            except BrokenPipeError:  # --out /dev/stdout down a closed pipe: as for stdout
-                raise
-            except OSError as exc:
-                raise _OutputError(f"--out {self._path}: {exc.strerror or exc}") from None
+            _write_line(self._file, line, f"--out {self._path}")
 
     def close(self) -> None:
         if self._file is not None:
@@ -216,15 +224,10 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
         resume = "; re-run to resume" if journal is not None else ""
         ui.error(f"results not writable: {progress.done} finished{resume} ({exc})")
         return JOURNAL
-    except (JournalError, OSError) as exc:
-        if journal is None:
-            raise
-        # The journal is the only file the batch itself writes, so an OSError escaping
-        # it is the journal's (a full disk, a lost mount). What it holds stays valid.
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    except JournalError as exc:
+        # A full disk or a lost mount under the journal: what it holds stays valid.
         ui.error(
-            f"journal not writable: {progress.done} finished; re-run to resume "
-            f"({journal}: {reason})"
+            f"journal not writable: {progress.done} finished; re-run to resume ({journal}: {exc})"
         )
         return JOURNAL
     finally:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from typing import IO
 
 from voiceclone import ConfigurationError, JournalError, ValidationError
 from voiceclone._cli._exit import CONFIG, JOURNAL, PIPE_CLOSED, USAGE, SetupError, UsageError
@@ -33,14 +34,14 @@ def _command(args: argparse.Namespace, ui: Ui) -> Callable[[], Awaitable[int]]:
     return lambda: voices(args, ui)
 
 
-def silence_closed_pipes() -> None:
-    """Point stdout and stderr at the null device once their reader has gone.
+def silence_closed_pipes(*streams: IO[str]) -> None:
+    """Point ``streams`` (stdout and stderr if none) at the null device once they fail.
 
     Without this the interpreter's final flush of the buffered output fails
     again, and prints "Exception ignored ... BrokenPipeError" on its way out.
     """
     null = os.open(os.devnull, os.O_WRONLY)
-    for stream in (sys.stdout, sys.stderr):
+    for stream in streams or (sys.stdout, sys.stderr):
         try:
             os.dup2(null, stream.fileno())
         except (OSError, ValueError):  # a stream without a descriptor: nothing to flush
