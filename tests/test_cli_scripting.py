@@ -113,6 +113,16 @@ async def test_clone_and_voices_json_into_a_closed_pipe(emu: Emulator, tmp_path:
     assert await _closed_stdout(["voices", "--json"], cli_env(emu)) == (141, "")
 
 
+async def test_a_preview_into_a_closed_pipe_ends_quietly_with_141(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    (sample,) = voices_dir(tmp_path, 1)
+    args = ["clone", str(sample), "--voice-id", "Narrator001", "--text", "Hi."]
+    status, err = await _closed_stdout([*args, "--download-demo", "-"], cli_env(emu))
+    assert status == 141, err
+    assert "error" not in err
+
+
 # -- partial manifests -----------------------------------------------------------------
 
 

@@ -129,6 +129,8 @@ async def clone(args: argparse.Namespace, ui: Ui) -> int:
             if row.result is not None and args.download_demo:
                 try:
                     saved = await _download(client, row.result, args.download_demo)
+                except BrokenPipeError:  # its reader has gone: end quietly (see _dispatch)
+                    raise
                 except (VoiceCloneError, OSError) as exc:
                     # The voice exists (and was billed): its result is shown first,
                     # then what went wrong with the file.
