@@ -145,6 +145,21 @@ async def test_the_command_prints_a_running_emulators_state_and_a_summary_at_sto
     assert KEY not in err.decode()
 
 
+async def test_verbose_says_the_summary_once() -> None:
+    server = await _command("--port", "0", "--api-key", KEY, "-v")
+    try:
+        assert server.stdout is not None
+        await asyncio.wait_for(server.stdout.readline(), 10)  # listening
+        server.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(server.communicate(), 10)
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+    assert server.returncode == 0
+    assert err.decode().count("emulator stopped after ") == 1, err.decode()
+
+
 async def test_state_of_nothing_is_a_clear_error() -> None:
     reader = await _command("--state", "http://127.0.0.1:9/v1")
     out, err = await asyncio.wait_for(reader.communicate(), 10)

@@ -176,7 +176,8 @@ class Emulator:
         if runner is not None:
             await runner.cleanup()
             self._stopped = time.monotonic()
-            logger.info("%s", self.summary())
+            if logger.isEnabledFor(logging.INFO):  # the summary reads the whole state
+                logger.info("%s", self.summary())
 
     async def __aenter__(self) -> Emulator:
         await self.start()

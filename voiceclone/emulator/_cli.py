@@ -179,6 +179,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     # What happened, in one line: enough to see at a glance that no voice was
-    # created twice; `--state` while it runs gives the whole document.
-    print(emulator.summary(), file=sys.stderr, flush=True)
+    # created twice; `--state` while it runs gives the whole document. With -v the
+    # emulator's log has just said it.
+    if not args.verbose:
+        print(emulator.summary(), file=sys.stderr, flush=True)
     return 0
