@@ -328,10 +328,9 @@ def load_manifest(path: str | os.PathLike[str], *, check_files: bool = True) -> 
             continue
         line, cells = record
         count += 1
-        raw_id = cells.get("voice_id")
-        if isinstance(raw_id, str) and raw_id.strip():
-            voice_ids[line] = raw_id.strip()
         fields, row_problems = _cells(cells, line, base)
+        if "voice_id" in fields:  # before _build_job puts a stand-in for a bad one
+            voice_ids[line] = fields["voice_id"]
         job, dropped, built_problems = _build_job(fields, line, {p.field for p in row_problems})
         row_problems += [p for p in built_problems if p.field not in missing]
         if "voice_id" not in dropped:
