@@ -88,7 +88,7 @@ async def _save_previews(
         async with slots:
             try:
                 path = await client.download_demo(row.result, folder / f"{row.voice_id}.wav")
-            except (VoiceCloneError, OSError):
+            except VoiceCloneError:  # a file it cannot write is a ValidationError too
                 return row
         return attrs.evolve(row, saved_preview=path)
 
@@ -191,7 +191,8 @@ async def demo(args: argparse.Namespace, ui: Ui) -> int:
                 saved = await _save_previews(client, rows, folder / "previews") if kept else {}
                 rows.update(saved)
                 ordered = [rows[item.job.voice_id] for item in inputs]
-                _write_results(folder / RESULTS, ordered)
+                if kept:  # else the folder is deleted on the way out
+                    _write_results(folder / RESULTS, ordered)
                 shown = ordered if len(ordered) <= FULL_TABLE_ROWS else []
                 ui.out.print()
                 if shown:
