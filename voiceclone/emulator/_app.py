@@ -37,7 +37,7 @@ from voiceclone.emulator._voices import (
     parse_clone_voice_id,
 )
 
-__all__ = ["Emulator"]
+__all__ = ["Emulator", "http_origin"]
 
 logger = logging.getLogger("voiceclone.emulator")
 
@@ -55,6 +55,12 @@ _ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
 }
 
 _SHUTDOWN_TIMEOUT = 0.25
+
+
+def http_origin(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
 
 
 class Emulator:
@@ -136,8 +142,7 @@ class Emulator:
         """``http://host:port``."""
         if self._runner is None:
             raise RuntimeError("the emulator is not running; call start() first")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return http_origin(self.host, self.port)
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any, Final
 
-from voiceclone.emulator._app import Emulator
+from voiceclone.emulator._app import Emulator, http_origin
 from voiceclone.emulator._faults import Faults
 from voiceclone.emulator._inspect import STATE_PATH
 
@@ -76,10 +76,7 @@ def build_parser(prog: str = "python -m voiceclone.emulator") -> argparse.Argume
 
 def state_url(target: str, host: str, port: int) -> str:
     """Where a running emulator's state is: from its base URL or origin, or host and port."""
-    if not target:
-        shown = f"[{host}]" if ":" in host else host
-        target = f"http://{shown}:{port}"
-    origin = target.rstrip("/")
+    origin = (target or http_origin(host, port)).rstrip("/")
     if origin.endswith("/v1"):
         origin = origin[: -len("/v1")]
     return origin + STATE_PATH
