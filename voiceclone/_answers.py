@@ -20,7 +20,7 @@ from ._errors import (
     ServerError,
     error_for_status,
 )
-from ._parse import int64
+from ._parse import int64, traced
 from ._transport import Answer
 
 __all__ = ["api_body", "preview_body"]
@@ -49,8 +49,8 @@ def _http_error(answer: Answer, what: str, *, api: bool) -> APIError:
     )
 
 
-def api_body(answer: Answer, what: str) -> tuple[dict[str, Any], int]:
-    """The decoded JSON object of a successful API answer and its status code, or raise."""
+def api_body(answer: Answer, what: str) -> dict[str, Any]:
+    """The decoded JSON object of a successful API answer (status code 0), or raise."""
     try:
         decoded = json.loads(answer.body)
     except (ValueError, RecursionError):
@@ -58,10 +58,8 @@ def api_body(answer: Answer, what: str) -> tuple[dict[str, Any], int]:
     base = decoded.get("base_resp") if isinstance(decoded, dict) else None
     code = base.get("status_code") if isinstance(base, dict) else None
     if code is not None and answer.http_status < 500:
-        try:
+        with traced(answer.trace_id):
             code = int64(code, "base_resp.status_code")
-        except ResponseFormatError as exc:
-            raise ResponseFormatError(exc.message, trace_id=answer.trace_id) from None
         if code != 0:
             assert isinstance(base, dict)
             msg = base.get("status_msg")
@@ -79,7 +77,7 @@ def api_body(answer: Answer, what: str) -> tuple[dict[str, Any], int]:
         raise ResponseFormatError(
             f"unreadable response from {what}: {shape}", trace_id=answer.trace_id
         )
-    return decoded, code
+    return decoded
 
 
 def preview_body(answer: Answer, what: str) -> bytes:

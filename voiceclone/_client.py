@@ -457,7 +457,8 @@ class Client:
                         params=request.params,
                         proxy=self._proxy,
                     )
-            body, status_code = api_body(answer, what)
+            body = api_body(answer, what)
+            status_code = 0  # any other raised
             return body, answer.trace_id
         except APIError as exc:
             status_code = exc.status_code

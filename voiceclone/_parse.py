@@ -33,6 +33,7 @@ __all__ = [
     "parse_sensitivity",
     "parse_uploaded_file",
     "parse_voices",
+    "traced",
 ]
 
 _INT64_MAX = 2**63 - 1
@@ -74,7 +75,7 @@ def _object(value: object, where: str) -> Mapping[str, Any]:
     return value
 
 
-class _traced:
+class traced:
     """Give a malformed answer's error its trace id: support needs it as much as an error's.
 
     A class, not ``@contextmanager``: it wraps every parsed answer, and a generator
@@ -185,7 +186,7 @@ def _preview(extra: object) -> PreviewInfo | None:
 def parse_clone_result(
     body: Mapping[str, Any], *, voice_id: str, trace_id: str | None, attempts: int
 ) -> CloneResult:
-    with _traced(trace_id):
+    with traced(trace_id):
         flag, kind = parse_sensitivity(body)
         extra = body.get("extra_info")
         return CloneResult(
@@ -210,7 +211,7 @@ def _timestamp(value: int | None) -> dt.datetime | None:
 
 
 def parse_uploaded_file(body: Mapping[str, Any], *, trace_id: str | None) -> UploadedFile:
-    with _traced(trace_id):
+    with traced(trace_id):
         file = _object(body.get("file"), "file")
         if file.get("file_id") is None:
             raise ResponseFormatError("unreadable response: file.file_id is missing")
@@ -236,7 +237,7 @@ _VOICE_GROUPS = {
 
 
 def parse_voices(body: Mapping[str, Any], *, trace_id: str | None = None) -> list[Voice]:
-    with _traced(trace_id):
+    with traced(trace_id):
         return [voice for key, kind in _VOICE_GROUPS.items() for voice in _group(body, key, kind)]
 
 
