@@ -454,7 +454,6 @@ class Client:
                         headers=self._headers,
                         json=request.json,
                         data=await request.upload.form(files) if request.upload else None,
-                        params=request.params,
                         proxy=self._proxy,
                     )
             body = api_body(answer, what)

@@ -82,7 +82,6 @@ class Request:
         method: the HTTP method.
         path: the endpoint below ``base_url``, e.g. ``"/voice_clone"``.
         json: the JSON body, if any.
-        params: query parameters, if any.
         upload: the multipart body of an upload, if any.
         paced: whether each attempt passes the rate gate (``voice_clone`` does).
         voice_id: the voice concerned, for logs and hooks.
@@ -91,7 +90,6 @@ class Request:
     method: str
     path: str
     json: Mapping[str, object] | None = None
-    params: Mapping[str, str] | None = None
     upload: UploadPart | None = None
     paced: bool = False
     voice_id: str | None = None

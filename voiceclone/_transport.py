@@ -129,7 +129,6 @@ async def exchange(
     headers: Mapping[str, str] | None = None,
     json: object = None,
     data: aiohttp.FormData | None = None,
-    params: Mapping[str, str] | None = None,
     proxy: str | None = None,
     allow_redirects: bool = False,
 ) -> Answer:
@@ -140,7 +139,6 @@ async def exchange(
             url,
             json=json,
             data=data,
-            params=params,
             headers=headers,
             proxy=proxy,
             timeout=attempt_timeout(timeout),
