@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 from ._errors import ValidationError
-from ._models import SENSITIVE_CODES, CloneResult, SensitiveType
+from ._models import SENSITIVE_CODES, CloneResult
 from ._validate import check_voice_id
 
 __all__ = [
@@ -110,7 +110,7 @@ def result_from(record: Mapping[str, Any], voice_id: str, now: dt.datetime) -> C
         voice_id=voice_id,
         demo_audio=_optional_str(record, "demo_audio"),
         input_sensitive=_flag(record, "input_sensitive"),
-        input_sensitive_type=SensitiveType(kind),
+        input_sensitive_type=SENSITIVE_CODES[kind],
         trace_id=_optional_str(record, "trace_id"),
         attempts=attempts,
         recovered=_flag(record, "recovered"),

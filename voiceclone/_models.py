@@ -215,8 +215,8 @@ class SensitiveType(enum.IntEnum):
     OTHER = 7
 
 
-#: The numbers of the known categories, to check one read from an answer or a journal.
-SENSITIVE_CODES: Final = frozenset(t.value for t in SensitiveType)
+#: The known categories by number, to read one from an answer or a journal.
+SENSITIVE_CODES: Final[Mapping[int, SensitiveType]] = {t.value: t for t in SensitiveType}
 
 
 @attrs.frozen

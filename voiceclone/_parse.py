@@ -111,7 +111,7 @@ def _category(value: object) -> SensitiveType | None:
         number = int(value)
     else:
         return None
-    return SensitiveType(number) if number in SENSITIVE_CODES else None
+    return SENSITIVE_CODES.get(number)
 
 
 def parse_sensitivity(body: Mapping[str, Any]) -> tuple[bool, SensitiveType]:
