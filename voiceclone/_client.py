@@ -76,7 +76,7 @@ from ._pacing import Gate, GateStats
 from ._parse import parse_clone_result, parse_sensitivity, parse_uploaded_file, parse_voices
 from ._redis_gate import make_gate
 from ._redis_journal import RedisJournal
-from ._request import Request, UploadPart
+from ._request import PREVIEW_PATH, Request, UploadPart
 from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying, spends_budget
 from ._transport import Answer, exchange
 from ._validate import (
@@ -100,8 +100,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
-#: What logs, events and errors call a preview download, whose URL is not under base_url.
-PREVIEW_PATH: Final = "/<demo_audio>"
+#: What errors call one attempt at a preview download.
+_PREVIEW_WHAT: Final = f"GET {PREVIEW_PATH}"
 #: A preview host is not the API: it gets neither the key nor a gateway's headers.
 _PREVIEW_HEADERS: Final = {"User-Agent": USER_AGENT}
 _NO_CAP: Final = contextlib.nullcontext()
@@ -471,7 +471,7 @@ class Client:
     async def _fetch_preview(self, url: str, call: _Call) -> bytes:
         """One attempt at a preview download: no API key, redirects followed."""
         call.attempts += 1
-        timeout = self._remaining(call, f"GET {PREVIEW_PATH}")
+        timeout = self._remaining(call, _PREVIEW_WHAT)
         loop = asyncio.get_running_loop()
         answer: Answer | None = None
         started = loop.time()
@@ -481,10 +481,10 @@ class Client:
                     session = self._open_session()
                     started = loop.time()
                     answer = await exchange(
-                        session, "GET", url, what=f"GET {PREVIEW_PATH}", timeout=timeout,
+                        session, "GET", url, what=_PREVIEW_WHAT, timeout=timeout,
                         headers=_PREVIEW_HEADERS, proxy=self._proxy, allow_redirects=True,
                     )  # fmt: skip
-                return preview_body(answer, f"GET {PREVIEW_PATH}")
+                return preview_body(answer, _PREVIEW_WHAT)
             finally:
                 event = self._report("GET", PREVIEW_PATH, None, answer, None, call.attempts,
                                      loop.time() - started)  # fmt: skip

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from ._errors import RATE_LIMIT_CODES
+from ._request import PREVIEW_PATH
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ OPERATIONS: Final = {
     "/voice_clone": "clone",
     "/get_voice": "list_voices",
     "/delete_voice": "delete_voice",
-    "/<demo_audio>": "download_demo",
+    PREVIEW_PATH: "download_demo",
 }
 
 

@@ -14,7 +14,7 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Final
 
 import aiohttp
 import attrs
@@ -22,7 +22,10 @@ import attrs
 from ._errors import ValidationError
 from ._validate import MAX_UPLOAD_BYTES
 
-__all__ = ["Request", "UploadPart"]
+__all__ = ["PREVIEW_PATH", "Request", "UploadPart"]
+
+#: What logs, events and errors call a preview download, whose URL is not under base_url.
+PREVIEW_PATH: Final = "/<demo_audio>"
 
 
 def _open_regular_file(path: Path) -> IO[bytes]:
