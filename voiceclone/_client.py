@@ -36,7 +36,6 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
-from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
@@ -85,6 +84,7 @@ from ._validate import (
     check_purpose,
     check_voice_id,
     check_voice_type,
+    is_http_url,
 )
 
 if TYPE_CHECKING:
@@ -647,11 +647,7 @@ class Client:
         url = result if isinstance(result, str) else result.demo_audio
         if not url:
             raise ValidationError("demo_audio", "there is no preview: clone with text and model")
-        try:
-            scheme = urlsplit(url).scheme
-        except ValueError:  # "http://[::1", say: the server's string, not a URL
-            scheme = ""
-        if scheme not in ("http", "https"):
+        if not is_http_url(url):  # the server's string, perhaps not even a URL
             raise ValidationError("demo_audio", "must be an http(s) URL")
         target = check_target(path)
         call = self._new_call()

@@ -18,7 +18,7 @@ import aiohttp
 
 from ._errors import ConfigurationError, InsecureTransportWarning, ValidationError
 from ._retry import RetryPolicy
-from ._validate import check_number
+from ._validate import check_number, is_http_url
 from ._version import __version__
 
 __all__ = [
@@ -137,11 +137,7 @@ def check_proxy(proxy: str | None) -> Redacted | None:
     """The proxy URL, kept redacted: it may carry a password."""
     if proxy is None:
         return None
-    try:
-        scheme = urlsplit(proxy).scheme
-    except ValueError:
-        scheme = ""
-    if scheme not in ("http", "https"):
+    if not is_http_url(proxy):
         raise ConfigurationError("proxy must be an http(s) URL")
     return Redacted(proxy)
 

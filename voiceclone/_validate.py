@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
+from urllib.parse import urlsplit
 
 from ._audio import AUDIO_FORMATS, AudioInfo, probe_bytes, probe_file
 from ._errors import ValidationError
@@ -41,6 +42,7 @@ __all__ = [
     "check_text_validation",
     "check_voice_id",
     "check_voice_type",
+    "is_http_url",
 ]
 
 VOICE_ID_PATTERN: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{6,254}[A-Za-z0-9]")
@@ -286,3 +288,11 @@ def check_jobs(
         seen.setdefault(job.voice_id, i)
         problems += check_job(job, probed, prefix=f"jobs[{i}].")
     return problems
+
+
+def is_http_url(value: str) -> bool:
+    """Whether ``value`` is an http(s) URL (one that does not even parse is not)."""
+    try:
+        return urlsplit(value).scheme in ("http", "https")
+    except ValueError:  # "http://[::1", say
+        return False
