@@ -269,6 +269,15 @@ async def test_upload_bytes_and_m4a_with_a_chosen_name(client: Client, emu: Emul
     ]
 
 
+async def test_upload_a_bytearray_or_memoryview(client: Client, emu: Emulator) -> None:
+    data = make_wav(12.0)
+    first = await client.upload_file(bytearray(data))
+    second = await client.upload_file(memoryview(data))
+    files = [r.form["file"] for r in emu.requests if r.form is not None]
+    assert [(f["content_type"], f["size"]) for f in files] == [("audio/wav", len(data))] * 2
+    assert first.file_id != second.file_id
+
+
 async def test_upload_other_purposes_skip_the_audio_checks(client: Client, emu: Emulator) -> None:
     up = await client.upload_file(b"some text to read", purpose="t2a_async_input")
 

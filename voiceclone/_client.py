@@ -530,6 +530,8 @@ class Client:
         purposes its duration) and re-opened, and checked again, on every attempt.
         """
         check_purpose(purpose)
+        if isinstance(file, (bytearray, memoryview)):
+            file = bytes(file)  # one copy: what is checked is what is sent
         return await self._upload(file, purpose, check_audio(file, purpose), filename)
 
     async def _upload(
