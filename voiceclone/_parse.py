@@ -188,13 +188,12 @@ def parse_clone_result(
 ) -> CloneResult:
     with traced(trace_id):
         flag, kind = parse_sensitivity(body)
-        extra = body.get("extra_info")
         return CloneResult(
             voice_id=voice_id,
             demo_audio=_optional_str(body, "demo_audio", "response") or None,
             input_sensitive=flag,
             input_sensitive_type=kind,
-            extra_info=None if extra is None else _preview(extra),
+            extra_info=_preview(body.get("extra_info")),
             trace_id=trace_id,
             attempts=attempts,
             raw=body,
