@@ -132,6 +132,8 @@ class _Call:
     """What one call learned across its attempts."""
 
     deadline: float  #: loop time by which the call must be over
+    #: Where its spans and metrics go: decided once, so a call's spans hang together.
+    observed: Telemetry | Silent
     attempts: int = 0
     #: An attempt reached the server but its answer was lost: it may have acted.
     ambiguous: bool = False
@@ -334,7 +336,8 @@ class Client:
 
     def _new_call(self, *, ambiguous: bool = False) -> _Call:
         """The record of a call starting now, on the client's loop, with its time budget."""
-        return _Call(self._bind_loop().time() + self._retry.timeout, ambiguous=ambiguous)
+        deadline = self._bind_loop().time() + self._retry.timeout
+        return _Call(deadline, self._observed(), ambiguous=ambiguous)
 
     async def _call(self, request: Request, call: _Call | None = None) -> Reply:
         """Send ``request`` with retries; ``call`` collects what its attempts learned."""
@@ -346,7 +349,7 @@ class Client:
         self, request: Request, call: _Call, attempt: Callable[[], Awaitable[_T]]
     ) -> _T:
         """Run ``attempt`` until it succeeds, fails for good, or the call's budget ends."""
-        with self._observed().call(request.method, request.path, request.voice_id):
+        with call.observed.call(request.method, request.path, request.voice_id):
             self._budget.earn()
             # Most calls succeed at once, so the first attempt runs before any retry
             # controller is built (building one costs more than a request on a fast
@@ -362,7 +365,7 @@ class Client:
                 paced=request.paced,
                 deadline=call.deadline,
                 clock=asyncio.get_running_loop().time,
-                before_sleep=functools.partial(self._before_retry, request),
+                before_sleep=functools.partial(self._before_retry, request, call),
             )
             async for try_ in retrying:
                 with try_:
@@ -371,7 +374,7 @@ class Client:
                     return await attempt()
         raise AssertionError("tenacity either returns or raises")  # pragma: no cover
 
-    async def _before_retry(self, request: Request, state: RetryCallState) -> None:
+    async def _before_retry(self, request: Request, call: _Call, state: RetryCallState) -> None:
         """Between a failed attempt and its retry: spend the budget, log, tell the hooks."""
         assert state.outcome is not None
         error = state.outcome.exception()
@@ -384,7 +387,7 @@ class Client:
             request.method, request.path, type(error).__name__, error.http_status,
             error.status_code, error.trace_id, state.attempt_number, state.upcoming_sleep,
         )  # fmt: skip
-        self._observed().retried(request.path, error)
+        call.observed.retried(request.path, error)
         if self._hooks.on_retry is not None:
             event = RetryEvent(
                 request.path, state.attempt_number, state.upcoming_sleep, error, request.voice_id
@@ -401,7 +404,7 @@ class Client:
     async def _attempt(self, request: Request, call: _Call) -> Reply:
         """One attempt: wait for the rate gate (when paced), then send and classify."""
         call.attempts += 1
-        telemetry = self._observed()
+        telemetry = call.observed
         with telemetry.attempt(request.method, request.path, call.attempts, request.voice_id):
             generation = 0
             if request.paced:
@@ -411,7 +414,7 @@ class Client:
                 telemetry.gate_waited(loop.time() - started)
             timeout = self._remaining(call, f"{request.method} {request.path}")
             try:
-                reply = await self._send(request, call.attempts, timeout)
+                reply = await self._send(request, call, timeout)
             except RateLimitError as exc:
                 if request.paced:
                     await self._gate.on_rate_limited(generation, exc.retry_after)
@@ -431,7 +434,7 @@ class Client:
         telemetry = self._telemetry
         return telemetry if telemetry is not None and telemetry.active else SILENT
 
-    async def _send(self, request: Request, attempt: int, timeout: float) -> Reply:
+    async def _send(self, request: Request, call: _Call, timeout: float) -> Reply:
         """One exchange with the API; return the decoded answer and its trace id, or raise."""
         what = f"{request.method} {request.path}"
         loop = asyncio.get_running_loop()
@@ -463,8 +466,8 @@ class Client:
             status_code = exc.status_code
             raise
         finally:
-            event = self._report(request.method, request.path, request.voice_id, answer,
-                                 status_code, attempt, loop.time() - started)  # fmt: skip
+            event = self._report(call, request.method, request.path, request.voice_id, answer,
+                                 status_code, loop.time() - started)  # fmt: skip
             if event is not None:
                 await self._hooks.response(event, timeout)
 
@@ -475,7 +478,7 @@ class Client:
         loop = asyncio.get_running_loop()
         answer: Answer | None = None
         started = loop.time()
-        with self._observed().attempt("GET", PREVIEW_PATH, call.attempts, None):
+        with call.observed.attempt("GET", PREVIEW_PATH, call.attempts, None):
             try:
                 async with self._view_slots, self._slots:
                     session = self._open_session()
@@ -486,33 +489,33 @@ class Client:
                     )  # fmt: skip
                 return preview_body(answer, _PREVIEW_WHAT)
             finally:
-                event = self._report("GET", PREVIEW_PATH, None, answer, None, call.attempts,
+                event = self._report(call, "GET", PREVIEW_PATH, None, answer, None,
                                      loop.time() - started)  # fmt: skip
                 if event is not None:
                     await self._hooks.response(event, timeout)
 
     def _report(
         self,
+        call: _Call,
         method: str,
         path: str,
         voice_id: str | None,
         answer: Answer | None,
         status_code: int | None,
-        attempt: int,
         elapsed: float,
     ) -> ResponseEvent | None:
-        """Log one attempt (metadata only); the event for ``on_response``, if it is set."""
+        """Log the call's latest attempt (metadata only); the ``on_response`` event, if set."""
         http_status = answer.http_status if answer is not None else None
         trace_id = answer.trace_id if answer is not None else None
-        self._observed().answered(path, http_status, status_code, trace_id)
+        call.observed.answered(path, http_status, status_code, trace_id)
         logger.debug(
             "%s %s -> HTTP %s, status %s, trace %s, attempt %d, %.3f s",
-            method, path, http_status, status_code, trace_id, attempt, elapsed,
+            method, path, http_status, status_code, trace_id, call.attempts, elapsed,
         )  # fmt: skip
         if self._hooks.on_response is None:
             return None
         return ResponseEvent(
-            method, path, http_status, status_code, trace_id, attempt, elapsed, voice_id
+            method, path, http_status, status_code, trace_id, call.attempts, elapsed, voice_id
         )
 
     # -- endpoints --------------------------------------------------------------------
