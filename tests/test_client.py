@@ -656,6 +656,29 @@ async def test_with_options_shares_the_session_gate_and_budget(emu: Emulator, fi
         client.with_options(timeout=0)
 
 
+async def test_a_views_cap_holds_within_the_clients() -> None:
+    on_wire = peak = 0
+
+    async def held(_request: web.Request) -> web.Response:
+        nonlocal on_wire, peak
+        on_wire += 1
+        peak = max(peak, on_wire)
+        try:
+            await asyncio.sleep(0.05)  # room for any request the caps let through to arrive
+            return web.json_response({"base_resp": {"status_code": 0}})
+        finally:
+            on_wire -= 1
+
+    async with Hostile(held) as server, new_client(server.origin, max_in_flight=3) as client:
+        one = client.with_options(max_in_flight=1)
+        for view, cap in ((one, 1), (client.with_options(max_in_flight=8), 3),
+                          (one.with_options(max_in_flight=2), 2)):  # fmt: skip
+            peak = 0
+            await asyncio.gather(*(view.list_voices("system") for _ in range(6)))
+            assert peak <= cap, (view.max_in_flight, peak)
+            assert peak > 1 or cap == 1  # the calls did overlap where they could
+
+
 async def test_user_agent_and_default_headers_reach_the_api_only(tmp_path: Path) -> None:
     seen: list[dict[str, str]] = []
 

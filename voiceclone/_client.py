@@ -104,7 +104,6 @@ __all__ = ["DEFAULT_BASE_URL", "Client"]
 _PREVIEW_WHAT: Final = f"GET {PREVIEW_PATH}"
 #: A preview host is not the API: it gets neither the key nor a gateway's headers.
 _PREVIEW_HEADERS: Final = {"User-Agent": USER_AGENT}
-_NO_CAP: Final = contextlib.nullcontext()
 _NO_FILES: Final = contextlib.nullcontext(contextlib.ExitStack())
 _MIME: Final = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
 _CLONE_FIELDS: Final = frozenset(a.name for a in attrs.fields(CloneRequest))
@@ -125,6 +124,33 @@ class _Connection:
     trust_env: bool
     closed: bool = False
     loop: asyncio.AbstractEventLoop | None = None
+
+
+class _ViewSlots:
+    """A view's cap of its own, taken before its client's: never above either.
+
+    Only views with ``max_in_flight`` have one, so a plain client's attempts take
+    one semaphore. ``client`` is always the client's own (a view of a view keeps
+    only the newer cap).
+    """
+
+    __slots__ = ("_client", "_view")
+
+    def __init__(self, view: asyncio.Semaphore, client: asyncio.Semaphore) -> None:
+        self._view = view
+        self._client = client
+
+    async def __aenter__(self) -> None:
+        await self._view.acquire()
+        try:
+            await self._client.acquire()
+        except BaseException:
+            self._view.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._client.release()
+        self._view.release()
 
 
 @attrs.define
@@ -210,7 +236,8 @@ class Client:
         self._retry = check_retry(retry) or RetryPolicy()
         self._timeout = float(timeout)
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._view_slots: asyncio.Semaphore | contextlib.nullcontext[None] = _NO_CAP
+        #: What an attempt holds while on the wire: the client's slots, or a view's.
+        self._send_slots: asyncio.Semaphore | _ViewSlots = self._slots
         self._gate: Gate = make_gate(
             requests_per_minute,
             redis=redis,
@@ -273,8 +300,7 @@ class Client:
         if max_in_flight is not None:
             check_option("max_in_flight", max_in_flight, integer=True)
             view._max_in_flight = max_in_flight
-            # A cap of the view's own, taken before the client's: never above either.
-            view._view_slots = asyncio.Semaphore(max_in_flight)
+            view._send_slots = _ViewSlots(asyncio.Semaphore(max_in_flight), self._slots)
         return view
 
     async def __aenter__(self) -> Client:
@@ -442,7 +468,7 @@ class Client:
         status_code: int | None = None
         started = loop.time()
         try:
-            async with self._view_slots, self._slots:
+            async with self._send_slots:
                 # Taken only now: aclose() may have run while this attempt queued.
                 session = self._open_session()
                 started = loop.time()
@@ -480,7 +506,7 @@ class Client:
         started = loop.time()
         with call.observed.attempt("GET", PREVIEW_PATH, call.attempts, None):
             try:
-                async with self._view_slots, self._slots:
+                async with self._send_slots:
                     session = self._open_session()
                     started = loop.time()
                     answer = await exchange(
