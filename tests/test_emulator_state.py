@@ -4,10 +4,12 @@ and the one-line summary when it stops."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -105,14 +107,39 @@ async def _command(*args: str) -> asyncio.subprocess.Process:
     return await start(["emulator", *args], cli_env(None))
 
 
-async def test_the_command_prints_a_running_emulators_state_and_a_summary_at_stop(
-    tmp_path: Path,
-) -> None:
-    server = await _command("--port", "0", "--rpm", "30", "--api-key", KEY)
+class _Running:
+    """``voiceclone emulator`` in a child process, listening at ``base_url``."""
+
+    def __init__(self, process: asyncio.subprocess.Process, base_url: str) -> None:
+        self.process = process
+        self.base_url = base_url
+
+    async def stop(self) -> str:
+        """SIGTERM, as a service manager stops it; what it wrote on stderr."""
+        self.process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(self.process.communicate(), 10)
+        assert self.process.returncode == 0, err
+        return err.decode()
+
+
+@contextlib.asynccontextmanager
+async def _serving(*args: str) -> AsyncIterator[_Running]:
+    server = await _command("--port", "0", "--api-key", KEY, *args)
     try:
         assert server.stdout is not None
         line = (await asyncio.wait_for(server.stdout.readline(), 10)).decode()
-        base_url = line.split()[-1]
+        yield _Running(server, line.split()[-1])
+    finally:
+        if server.returncode is None:
+            server.kill()
+            await server.wait()
+
+
+async def test_the_command_prints_a_running_emulators_state_and_a_summary_at_stop(
+    tmp_path: Path,
+) -> None:
+    async with _serving("--rpm", "30") as server:
+        base_url = server.base_url
         async with Client(KEY, base_url, requests_per_minute=None, retry=FAST) as client:
             outcomes = [o async for o in client.clone_jobs(jobs(tmp_path, 2))]
         assert all(o.ok for o in outcomes)
@@ -132,32 +159,17 @@ async def test_the_command_prints_a_running_emulators_state_and_a_summary_at_sto
         reader = await _command("--port", port.group(1), "--state")
         out, _ = await asyncio.wait_for(reader.communicate(), 10)
         assert json.loads(out)["accounts"] == state["accounts"]
-        server.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(server.communicate(), 10)
-    finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
-    assert server.returncode == 0
-    summary = err.decode().strip().splitlines()[-1]
+        stderr = await server.stop()
+    summary = stderr.strip().splitlines()[-1]
     assert summary.startswith("emulator stopped after ")
     assert "2 voices created, each once; 2 files" in summary
-    assert KEY not in err.decode()
+    assert KEY not in stderr
 
 
 async def test_verbose_says_the_summary_once() -> None:
-    server = await _command("--port", "0", "--api-key", KEY, "-v")
-    try:
-        assert server.stdout is not None
-        await asyncio.wait_for(server.stdout.readline(), 10)  # listening
-        server.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(server.communicate(), 10)
-    finally:
-        if server.returncode is None:
-            server.kill()
-            await server.wait()
-    assert server.returncode == 0
-    assert err.decode().count("emulator stopped after ") == 1, err.decode()
+    async with _serving("-v") as server:
+        stderr = await server.stop()
+    assert stderr.count("emulator stopped after ") == 1, stderr
 
 
 async def test_state_of_nothing_is_a_clear_error() -> None:
