@@ -200,6 +200,12 @@ def _capped_env(emu: Emulator) -> dict[str, str]:
     return {k: v for k, v in env.items() if not k.startswith("COVERAGE_")}
 
 
+def _voices_manifest(folder: Path, count: int) -> Path:
+    """A manifest of ``count`` good voices, Full0000000 up, their samples beside it."""
+    voices_dir(folder, count)
+    return csv_manifest(folder, [f"Full{i:07d},voice{i}.wav,," for i in range(count)])
+
+
 def _limit_file_size(limit: int) -> None:
     # In the child, before it runs: writes past `limit` bytes fail with EFBIG
     # (a full disk, as a program sees it) instead of killing it with SIGXFSZ.
@@ -211,8 +217,7 @@ async def test_a_full_disk_under_the_journal_exits_4_with_a_resume_hint(
     emu: Emulator, tmp_path: Path
 ) -> None:
     count = 6
-    voices_dir(tmp_path, count)
-    manifest = csv_manifest(tmp_path, [f"Full{i:07d},voice{i}.wav,," for i in range(count)])
+    manifest = _voices_manifest(tmp_path, count)
     env = _capped_env(emu)
     args = ["batch", str(manifest), "--rpm", FAST_RPM, "--max-in-flight", "1"]
     proc = await start(args, env, preexec_fn=lambda: _limit_file_size(1024))
@@ -232,8 +237,7 @@ async def test_a_full_disk_under_the_journal_exits_4_with_a_resume_hint(
 
 async def test_a_full_disk_under_the_results_file_exits_4(emu: Emulator, tmp_path: Path) -> None:
     count = 6
-    voices_dir(tmp_path, count)
-    manifest = csv_manifest(tmp_path, [f"Full{i:07d},voice{i}.wav,," for i in range(count)])
+    manifest = _voices_manifest(tmp_path, count)
     out = tmp_path / "results.jsonl"
     args = ["batch", str(manifest), "--rpm", FAST_RPM, "--max-in-flight", "1", "--no-journal"]
     proc = await start(
@@ -249,9 +253,7 @@ async def test_a_full_disk_under_the_results_file_exits_4(emu: Emulator, tmp_pat
 async def test_a_full_stdout_under_json_records_is_named_not_blamed_on_the_journal(
     emu: Emulator, tmp_path: Path
 ) -> None:
-    count = 3
-    voices_dir(tmp_path, count)
-    manifest = csv_manifest(tmp_path, [f"Full{i:07d},voice{i}.wav,," for i in range(count)])
+    manifest = _voices_manifest(tmp_path, 3)
     args = ["batch", str(manifest), "--rpm", FAST_RPM, "--json"]
     with Path("/dev/full").open("wb") as full:  # noqa: ASYNC230 (every write: ENOSPC)
         proc = await start(args, cli_env(emu), stdout=full)
