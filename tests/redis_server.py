@@ -54,10 +54,20 @@ def _free_port() -> int:
 class RedisServer:
     """One redis-server process; `kill` and `start` again (same port) to test outages."""
 
-    def __init__(self, password: str | None = None) -> None:
+    def __init__(
+        self,
+        password: str | None = None,
+        *,
+        persistent: bool = False,
+        port: int | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         self.binary = redis_server_binary()
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.password = password
+        #: An append-only file fsynced at every write: a restart loses nothing.
+        self.persistent = persistent
+        self.extra = extra
         self._dir = tempfile.TemporaryDirectory(prefix="voiceclone-redis-")
         self._process: subprocess.Popen[str] | None = None
         self.version = ""
@@ -70,9 +80,14 @@ class RedisServer:
     def start(self) -> None:
         command = [
             self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", self._dir.name,
+            "--save", "", "--dir", self._dir.name,
             "--daemonize", "no", "--loglevel", "notice",
         ]  # fmt: skip
+        if self.persistent:
+            command += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            command += ["--appendonly", "no"]
+        command += list(self.extra)
         if self.password:
             command += ["--requirepass", self.password]
         self._process = subprocess.Popen(
@@ -129,3 +144,78 @@ def run_redis(password: str | None = None) -> Iterator[RedisServer]:
 def redis_server() -> Iterator[RedisServer]:
     """A fresh, empty redis-server for one test."""
     yield from run_redis()
+
+
+def _free_cluster_port() -> int:
+    """A free port below 55536 whose cluster bus port (+10000) is free too."""
+    while True:
+        port = _free_port()
+        if port >= 55536:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+class RedisCluster:
+    """Three ``redis-server --cluster-enabled yes`` nodes, joined by ``redis-cli --cluster
+    create`` (no replicas)."""
+
+    def __init__(self) -> None:
+        self.nodes: list[RedisServer] = []
+        for _ in range(3):
+            port = _free_cluster_port()
+            node = RedisServer(
+                port=port,
+                extra=("--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"),
+            )
+            self.nodes.append(node)
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        cli = Path(self.nodes[0].binary).with_name("redis-cli")
+        command = [str(cli) if cli.exists() else "redis-cli", "--cluster", "create"]
+        command += [f"127.0.0.1:{n.port}" for n in self.nodes]
+        command += ["--cluster-replicas", "0", "--cluster-yes"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            self.close()
+            pytest.fail(f"redis-cli --cluster create failed: {done.stdout[-500:]}{done.stderr}")
+        # Wait until every node agrees the cluster is up (it gossips for a moment).
+        import time
+
+        import redis
+
+        deadline = time.monotonic() + READY_TIMEOUT
+        for node in self.nodes:
+            probe = redis.Redis(port=node.port)
+            try:
+                while b"cluster_state:ok" not in probe.execute_command("CLUSTER", "INFO"):
+                    if time.monotonic() > deadline:
+                        pytest.fail("the Redis Cluster did not come up")
+                    time.sleep(0.05)
+            finally:
+                probe.close()
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+
+@pytest.fixture
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A fresh 3-node Redis Cluster (no replicas) for one test."""
+    cluster = RedisCluster()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
