@@ -197,18 +197,26 @@ async def test_two_accounts_on_one_redis_do_not_pace_each_other(
             await g.aclose()
 
 
+#: Clones per client while the three discover the limit: enough that the first burst
+#: (refused before anyone knows the limit) weighs little in the refusals per clone.
+PER_CLIENT = 30
+
+
 async def test_unknown_limit_is_discovered_together(
     emu: Emulator, redis_server: RedisServer
 ) -> None:
     async with Emulator([KEY], rpm=1200.0, burst=2) as limited:
         clients = [
+            # Two in flight each: requests already on the wire when a refusal starts
+            # the shared cooldown are refused too, and a busy machine bunches them;
+            # fewer in flight keeps that noise small beside what the bound measures.
             Client(KEY, limited.base_url, requests_per_minute=None, retry=FAST,
-                   redis=redis_server.url, max_in_flight=4)
+                   redis=redis_server.url, max_in_flight=2)
             for _ in range(3)
         ]  # fmt: skip
         try:
             results = await asyncio.gather(
-                *(clones(c, f"Discover{n}v", 20) for n, c in enumerate(clients))
+                *(clones(c, f"Discover{n}v", PER_CLIENT) for n, c in enumerate(clients))
             )
             # Each client read the pace at its own last departure, and the batch moved
             # it between them. One more turn each reports every success counted; a
@@ -221,7 +229,7 @@ async def test_unknown_limit_is_discovered_together(
             for c in clients:
                 await c.aclose()
         assert all(o.ok for outcomes in results for o in outcomes)
-        assert limited.stats.rate_limited <= 0.3 * 60, limited.stats
+        assert limited.stats.rate_limited <= 0.3 * 3 * PER_CLIENT, limited.stats
         assert max(paces) == pytest.approx(min(paces)), paces
         assert 0 < max(paces) < 1200 * 1.5
 
