@@ -334,10 +334,18 @@ async def test_partial_failure_exits_1_and_writes_results(emu: Emulator, tmp_pat
         "GoodVoice04",
     }
     assert_no_key_in(out, journal)
-    # A re-run resumes: the three done voices are not sent again; the failure is retried.
+    # A re-run resumes: the three done voices are not sent again, nor is the voice
+    # refused for good (1026), which the journal reports; --retry-failed sends it.
+    sent_before = emu.account(KEY).clone_requests["BadVoice003"]
     run = await cli("batch", str(manifest), "--rpm", FAST_RPM, emu=emu)
     assert run.status == 1
+    assert "4 resumed from the journal" in run.out
+    assert "SensitiveContentError 1026" in run.out
+    assert emu.account(KEY).clone_requests["BadVoice003"] == sent_before
+    run = await cli("batch", str(manifest), "--rpm", FAST_RPM, "--retry-failed", emu=emu)
+    assert run.status == 1
     assert "3 resumed from the journal" in run.out
+    assert emu.account(KEY).clone_requests["BadVoice003"] == sent_before + 1
     successes = emu.account(KEY).clone_successes
     assert successes == {"GoodVoice01": 1, "GoodVoice02": 1, "GoodVoice04": 1}
     assert emu.account(KEY).clone_requests["GoodVoice02"] == 1

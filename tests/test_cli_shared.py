@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -103,3 +104,30 @@ async def test_an_unreachable_redis_is_a_clear_error(emu: Emulator, manifest: Pa
     finally:
         gone.close()
     assert emu.stats.requests["voice_clone"] == 0
+
+
+#: SIGTERMs at different moments of a shared batch, and the bound on each ending.
+TERMS = 4
+TERM_BOUND = 10.0
+
+
+async def test_a_shared_batch_ends_within_seconds_of_sigterm(
+    emu: Emulator, redis_server: RedisServer, manifest: Path
+) -> None:
+    shared = ["--redis", redis_server.url, "--rpm", "60000", "--max-in-flight", "2"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIMAX_", "VOICECLONE_"))}
+    env.update(NO_COLOR="1", MINIMAX_API_KEY=KEY, MINIMAX_BASE_URL=emu.base_url)
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    emu.latency = 0.05
+    for run in range(TERMS):
+        proc = await start(["batch", str(manifest), *shared, "--journal-name", f"t{run}"], env)
+        account = emu.account()
+        before = sum(account.clone_requests.values())
+        # At a different point of each run: before any clone, then after 1, 2, 3.
+        while sum(account.clone_requests.values()) < before + run:
+            assert proc.returncode is None, "the batch ended before it was interrupted"
+            await asyncio.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), TERM_BOUND)
+        # Before its handler is set (run 0 may still be starting) the default ends it.
+        assert proc.returncode in ((143, -signal.SIGTERM) if run == 0 else (143,)), run

@@ -131,11 +131,12 @@ async def test_a_dead_workers_sent_job_is_taken_over_and_recovered(
     # A worker claimed Shared0000x, sent it (the voice was created) and died: no
     # answer recorded, its claim still running.
     dead = RedisJournal(redis_server.url, "batch", lease=1.0)
-    claim = await dead.claim("Shared0000x")
-    assert claim.held
     async with client_for(emu) as client:
+        dead._bind(client.account_id)
+        claim = await dead.claim("Shared0000x")
+        assert claim.held
         up = await client.upload_file(jobs[0].audio)
-        await dead.sent("Shared0000x", up.file_id, None)
+        await dead.announce(claim, up.file_id, None)
         await client.clone(file_id=up.file_id, voice_id="Shared0000x")
     await dead._handle.aclose()  # the process is gone; its lease is not renewed
 
@@ -154,19 +155,23 @@ async def test_a_journaled_conflict_stays_a_conflict(
     async with client_for(emu) as client:  # someone else's voice, made before the batch
         up = await client.upload_file(jobs[1].audio)
         await client.clone(file_id=up.file_id, voice_id="Shared0001x")
-    for _ in range(2):
+    for run in range(2):
         outcomes = {o.index: o for o in await run_batch(emu, redis_server, jobs)}
         assert isinstance(outcomes[1].error, voiceclone.VoiceIdConflictError)
-    summary = await _summary(redis_server)
+        # Final: the re-run reports it from the journal and sends nothing for it.
+        assert outcomes[1].resumed == (run == 1)
+        assert emu.account().clone_requests["Shared0001x"] == 2  # the owner's and one
+    summary = await _summary(emu, redis_server)
     assert summary.failed == {"Shared0001x": "VoiceIdConflictError"}
+    assert summary.final == {"Shared0001x"}
     assert summary.done == {"Shared0000x"}
     assert not summary.in_flight
 
 
-async def _summary(server: RedisServer, name: str = "batch") -> Any:
+async def _summary(emu: Emulator, server: RedisServer, name: str = "batch") -> Any:
     journal = RedisJournal(server.url, name)
     try:
-        return await journal.summary()
+        return await journal.summary(client_for(emu))
     finally:
         await journal.aclose()
 
@@ -196,7 +201,7 @@ async def test_a_sigkilled_worker_claims_lapse_and_another_finishes(
     # it was journaled as sent (a failure otherwise, which the all-ok check rules out).
     recovered = [o for o in outcomes if o.result is not None and o.result.recovered]
     assert len(recovered) <= 4
-    summary = await _summary(redis_server)
+    summary = await _summary(emu, redis_server)
     assert len(summary.done) == 12
     assert not summary.in_flight
 
@@ -219,21 +224,28 @@ async def _wait_for_claims(server: RedisServer, count: int) -> bool:
         await direct.aclose()
 
 
-async def test_redis_lost_mid_batch_makes_job_outcomes_not_a_crash(
+async def test_redis_gone_past_the_outage_ends_the_batch_with_a_journal_error(
     emu: Emulator, redis_server: RedisServer, audio: Path
 ) -> None:
-    async with client_for(emu) as client:
-        journal = RedisJournal(redis_server.url, "batch")
-        outcomes = []
-        async for outcome in client.clone_jobs(jobs_for(audio), journal=journal, max_in_flight=1):
-            outcomes.append(outcome)
-            if len(outcomes) == 3:
-                redis_server.kill()
-    assert len(outcomes) == 12
-    assert all(o.ok for o in outcomes[:3])
-    errors = {type(o.error).__name__ for o in outcomes[4:]}
-    assert errors == {"JournalError"}
-    assert "S3CRETKEY" not in str(outcomes[-1].error)
+    # Gone for longer than the journal waits: the batch ends (one typed error), it
+    # does not run through every remaining job failing each one.
+    outcomes: list[voiceclone.CloneOutcome] = []
+
+    async def batch() -> None:
+        async with client_for(emu) as client:
+            journal = RedisJournal(redis_server.url, "batch", outage=0.3)
+            jobs = client.clone_jobs(jobs_for(audio), journal=journal, max_in_flight=1)
+            async for outcome in jobs:
+                outcomes.append(outcome)
+                if len(outcomes) == 3:
+                    redis_server.kill()
+
+    with pytest.raises(voiceclone.JournalError) as raised:
+        await batch()
+    assert 3 <= len(outcomes) < 12
+    assert all(o.ok for o in outcomes)
+    assert "S3CRETKEY" not in str(raised.value)
+    assert sum(emu.account().clone_requests.values()) <= 4
 
 
 async def test_journal_keys_expire_and_hold_no_secret(
@@ -267,6 +279,8 @@ async def test_a_live_workers_claim_is_renewed_past_its_lease(
 ) -> None:
     holder = RedisJournal(redis_server.url, "batch", lease=1.0)
     other = RedisJournal(redis_server.url, "batch", lease=1.0)
+    holder._bind("one-account")
+    other._bind("one-account")
     direct = aioredis.Redis.from_url(redis_server.url)
     try:
         await direct.config_set("notify-keyspace-events", "Kg")
@@ -305,7 +319,7 @@ async def test_a_borrowed_decoding_client_works_and_stays_open(
                 assert all(o.ok for o in outcomes)
                 assert client.rate_stats.gate == "shared"
         assert all(o.resumed for o in outcomes)
-        assert (await journal.summary()).done == {f"Shared{i:04d}x" for i in range(3)}
+        assert (await journal.summary(client)).done == {f"Shared{i:04d}x" for i in range(3)}
         assert await borrowed.ping()
     finally:
         await borrowed.aclose()

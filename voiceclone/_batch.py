@@ -1,5 +1,8 @@
 """Batches: bounded fan-out over a lazily consumed input, one outcome per item.
 
+``clone_many`` and ``clone_all`` live here; ``clone_jobs`` (uploads and a
+journal) is `_jobs`, built on the same `fan_out`.
+
 The input is pulled only as fast as calls finish, so a generator of a million
 requests is never more than ``max_in_flight`` tasks in memory. A failed item is
 an outcome carrying its error; only a bug (or the caller's own iterator
@@ -22,23 +25,31 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
-    Mapping,
+    Sequence,
 )
-from pathlib import Path
-from typing import Final, TypeVar, cast
+from typing import Final, Protocol, TypeVar, cast
 
 import attrs
 
 from ._audio import AudioInfo
-from ._errors import JournalError, ValidationError, VoiceCloneError
-from ._journal import Journal, JournalState
-from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile
-from ._redis_journal import RedisJournal
-from ._validate import check_jobs, check_number
+from ._errors import ValidationError, VoiceCloneError
+from ._models import CloneOutcome, CloneRequest, CloneResult, UploadedFile
+from ._validate import check_number
 
-__all__ = ["Port", "clone_all", "clone_jobs", "clone_many", "split_done"]
+__all__ = ["Announce", "CloneCall", "Port", "clone_all", "clone_many", "fan_out"]
 
 _Item = TypeVar("_Item")
+
+#: Called right before each attempt of a clone leaves (a journal's "sent" mark).
+Announce = Callable[[], Awaitable[None]]
+
+
+class CloneCall(Protocol):
+    """The client's clone, as a batch calls it."""
+
+    def __call__(
+        self, request: CloneRequest, *, maybe_sent: bool = False, announce: Announce | None = None
+    ) -> Awaitable[CloneResult]: ...
 
 
 @attrs.frozen
@@ -49,7 +60,7 @@ class Port:
     #: Upload a file already checked for a purpose (with what the check learned).
     upload: Callable[[str | os.PathLike[str], str, AudioInfo], Awaitable[UploadedFile]]
     #: Clone, saying whether an earlier run may already have sent the request.
-    clone_maybe_sent: Callable[[CloneRequest, bool], Awaitable[CloneResult]]
+    clone_maybe_sent: CloneCall
 
 
 _DONE: Final = object()
@@ -86,14 +97,14 @@ def _puller(
     return pull_async
 
 
-def _limit(client: Port, max_in_flight: int | None) -> int:
+def check_limit(client: Port, max_in_flight: int | None) -> int:
     if max_in_flight is None:
         return client.max_in_flight
     check_number(max_in_flight, "max_in_flight", positive=True, integer=True)
     return max_in_flight
 
 
-async def _fan_out(
+async def fan_out(
     items: Iterable[_Item] | AsyncIterable[_Item],
     limit: int,
     run: Callable[[int, _Item], Awaitable[CloneOutcome]],
@@ -122,7 +133,11 @@ async def _fan_out(
                     exhausted = True
                     tickets.release()
                     return
-                finished.put_nowait(await run(position, item))
+                outcome = await run(position, item)
+                # A cancellation swallowed below (Python 3.11's wait_for can lose one
+                # that races a finished call) must still end this worker.
+                _raise_if_cancelling()
+                finished.put_nowait(outcome)
         except Exception as exc:  # a bug, or the caller's iterator raising: ends the batch
             finished.put_nowait(exc)
         finally:
@@ -141,9 +156,35 @@ async def _fan_out(
                 tickets.release()
                 yield cast(CloneOutcome, got)
     finally:
-        for task in workers:
+        await cancel_and_wait(workers)
+
+
+def _raise_if_cancelling() -> None:
+    task = asyncio.current_task()
+    # Task.cancelling() is Python 3.11+; on 3.10 cancel_and_wait's re-cancel covers it.
+    if task is not None and getattr(task, "cancelling", lambda: 0)():
+        raise asyncio.CancelledError
+
+
+#: Seconds between cancellations of a task that swallowed one.
+_RECANCEL: Final = 0.1
+
+
+async def cancel_and_wait(tasks: Sequence[asyncio.Future[None]]) -> None:
+    """Cancel ``tasks`` and wait until every one has ended.
+
+    A task may swallow a cancellation (a library catching it, or Python 3.11's
+    ``wait_for`` losing one that raced a finished call) and go on to wait for
+    something that will never come: it is cancelled again until it ends.
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        _, pending = await asyncio.wait(pending, timeout=_RECANCEL)
+    for task in tasks:  # retrieve every exception, so none is logged as unretrieved
+        if not task.cancelled():
+            task.exception()
 
 
 def _cloner(client: Port) -> Callable[[int, CloneRequest], Awaitable[CloneOutcome]]:
@@ -165,7 +206,7 @@ def _cloner(client: Port) -> Callable[[int, CloneRequest], Awaitable[CloneOutcom
                 )
             in_flight.add(request.voice_id)
             try:
-                result = await client.clone_maybe_sent(request, False)
+                result = await client.clone_maybe_sent(request)
                 return CloneOutcome(index, request, result=result)
             finally:
                 in_flight.discard(request.voice_id)
@@ -181,10 +222,10 @@ async def clone_many(
     *,
     max_in_flight: int | None = None,
 ) -> AsyncIterator[CloneOutcome]:
-    limit = _limit(client, max_in_flight)
+    limit = check_limit(client, max_in_flight)
     # Closed explicitly: an abandoned outer generator would leave the inner one's calls
     # running until garbage collection.
-    async with contextlib.aclosing(_fan_out(requests, limit, _cloner(client))) as outcomes:
+    async with contextlib.aclosing(fan_out(requests, limit, _cloner(client))) as outcomes:
         async for outcome in outcomes:
             yield outcome
 
@@ -200,7 +241,7 @@ async def clone_all(
     Not `clone_many` collected: nothing is consumed one at a time here, so the
     workers append to one list, with no queue, tickets or generators in between.
     """
-    limit = _limit(client, max_in_flight)
+    limit = check_limit(client, max_in_flight)
     pull = _puller(requests)
     run = _cloner(client)
     outcomes: list[CloneOutcome] = []
@@ -212,115 +253,12 @@ async def clone_all(
             except StopAsyncIteration:
                 return
             outcomes.append(await run(position, request))
+            _raise_if_cancelling()
 
     workers = [asyncio.ensure_future(worker()) for _ in range(limit)]
     try:
         await asyncio.gather(*workers)
     finally:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await cancel_and_wait(workers)
     outcomes.sort(key=lambda o: o.index)
     return outcomes
-
-
-async def _run_job(
-    client: Port,
-    index: int,
-    job: CloneJob,
-    journal: Journal | None,
-    state: JournalState,
-    probed: dict[Path, AudioInfo],
-) -> CloneOutcome:
-    try:
-        # Checked by check_jobs before the batch began: upload without probing again.
-        sample = await client.upload(job.audio, "voice_clone", probed[Path(job.audio)])
-        prompt_file_id = None
-        if job.prompt_audio is not None:
-            prompt = await client.upload(
-                job.prompt_audio, "prompt_audio", probed[Path(job.prompt_audio)]
-            )
-            prompt_file_id = prompt.file_id
-        request = job.to_request(sample.file_id, prompt_file_id)
-        if journal is not None:
-            # Each record is fsynced: in a thread, so the event loop (every other call's
-            # timers, the rate gate) does not wait for the disk.
-            await asyncio.to_thread(journal.sent, job.voice_id, sample.file_id, prompt_file_id)
-        # The upload is done once; clone() retries only the clone request.
-        result = await client.clone_maybe_sent(request, job.voice_id in state.sent)
-    except JournalError:
-        raise  # the journal cannot keep its promise: the batch ends (a typed error)
-    except VoiceCloneError as exc:
-        if journal is not None:
-            await asyncio.to_thread(journal.failed, job.voice_id, exc)
-        return CloneOutcome(index, job, error=exc)
-    if journal is not None:
-        await asyncio.to_thread(journal.ok, result)
-    return CloneOutcome(index, job, result=result)
-
-
-def split_done(
-    jobs: list[CloneJob], done: Mapping[str, CloneResult]
-) -> tuple[list[CloneOutcome], list[tuple[int, CloneJob]]]:
-    """The outcomes of jobs a journal has as done (resumed), and the rest, numbered."""
-    resumed: list[CloneOutcome] = []
-    todo: list[tuple[int, CloneJob]] = []
-    for index, job in enumerate(jobs):
-        if job.voice_id in done:
-            resumed.append(CloneOutcome(index, job, result=done[job.voice_id], resumed=True))
-        else:
-            todo.append((index, job))
-    return resumed, todo
-
-
-async def clone_jobs(
-    client: Port,
-    jobs: Iterable[CloneJob] | AsyncIterable[CloneJob],
-    *,
-    journal: str | os.PathLike[str] | RedisJournal | None = None,
-    max_in_flight: int | None = None,
-) -> AsyncIterator[CloneOutcome]:
-    limit = _limit(client, max_in_flight)
-    # Every job's files are checked before the first upload, so a bad row at the
-    # end of a long batch is reported now rather than after hours of cloning.
-    if isinstance(jobs, AsyncIterable):
-        all_jobs: list[object] = [job async for job in jobs]
-    else:
-        all_jobs = list(jobs)
-    probed: dict[Path, AudioInfo] = {}
-    problems = check_jobs(all_jobs, probed)
-    if problems:
-        listed = "; ".join(str(p) for p in problems[:20])
-        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
-        raise ValidationError(
-            problems[0].field, f"{len(problems)} problem(s): {listed}{more}", problems=problems
-        )
-    if isinstance(journal, RedisJournal):  # shared by many processes: see _shared_batch
-        from ._shared_batch import clone_shared_jobs
-
-        checked = cast("list[CloneJob]", all_jobs)
-        shared = clone_shared_jobs(client, checked, journal, limit, probed)
-        async with contextlib.aclosing(shared):
-            async for outcome in shared:
-                yield outcome
-        return
-    book = Journal(journal) if journal is not None else None
-    if book is not None:
-        # Locked before it is read: a second run on this journal fails here, before
-        # any request, instead of cloning beside this one.
-        book.open()
-    try:
-        state = book.load() if book is not None else JournalState()
-        resumed, todo = split_done(cast("list[CloneJob]", all_jobs), state.done)
-        for outcome in resumed:
-            yield outcome
-
-        async def run(position: int, item: tuple[int, CloneJob]) -> CloneOutcome:
-            return await _run_job(client, item[0], item[1], book, state, probed)
-
-        async with contextlib.aclosing(_fan_out(todo, limit, run)) as outcomes:
-            async for outcome in outcomes:
-                yield outcome
-    finally:
-        if book is not None:
-            book.close()

@@ -41,7 +41,7 @@ import aiohttp
 import attrs
 from tenacity import RetryCallState
 
-from . import _batch
+from . import _batch, _jobs
 from ._answers import api_body, preview_body
 from ._audio import AudioInfo
 from ._config import (
@@ -73,6 +73,7 @@ from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, Uploaded
 from ._otel import SILENT, Silent, Telemetry, telemetry
 from ._pacing import Gate, GateStats
 from ._parse import parse_clone_result, parse_sensitivity, parse_uploaded_file, parse_voices
+from ._redis_conn import RedisClient, account_id
 from ._redis_gate import make_gate
 from ._redis_journal import RedisJournal
 from ._request import PREVIEW_PATH, Request, UploadPart
@@ -94,9 +95,6 @@ if TYPE_CHECKING:
         from typing import Unpack
     else:
         from typing_extensions import Unpack
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
@@ -214,7 +212,7 @@ class Client:
         trust_env: bool = False,
         on_retry: OnRetry | None = None,
         on_response: OnResponse | None = None,
-        redis: str | Redis | None = None,
+        redis: str | RedisClient | None = None,
         fallback: str = "local",
     ) -> None:
         # Redacted at once: if anything below raises, its traceback's locals show no key.
@@ -245,6 +243,7 @@ class Client:
             api_key=self._key,
             base_url=self._base_url,
         )
+        self._account_id = account_id(self._key, self._base_url)
         self._budget = RetryBudget(self._retry.budget)
         self._hooks = Hooks(on_retry, on_response)
         self._telemetry = telemetry()
@@ -258,6 +257,15 @@ class Client:
             f"max_in_flight={getattr(self, '_max_in_flight', None)}, "
             f"requests_per_minute={getattr(self, '_requests_per_minute', None)!r})"
         )
+
+    @property
+    def account_id(self) -> str:
+        """A name for the client's account: a digest of API key and base URL, never the key.
+
+        Clients with the same key and base URL share it, so their rate gate and
+        their `RedisJournal` batches are the same; it is safe to log.
+        """
+        return self._account_id
 
     @property
     def base_url(self) -> str:
@@ -471,6 +479,8 @@ class Client:
             async with self._send_slots:
                 # Taken only now: aclose() may have run while this attempt queued.
                 session = self._open_session()
+                if request.announce is not None:  # last, so nothing waits between it and the send
+                    await request.announce()
                 started = loop.time()
                 # An upload's file is open only for its attempt; nothing else opens any.
                 with contextlib.ExitStack() if request.upload else _NO_FILES as files:
@@ -612,11 +622,25 @@ class Client:
             raise TypeError(f"request must be a CloneRequest, got {type(request).__name__}")
         return await self._clone(request)
 
-    async def _clone(self, request: CloneRequest, maybe_sent: bool = False) -> CloneResult:
-        """Clone; ``maybe_sent`` says an earlier run may already have sent this request."""
+    async def _clone(
+        self,
+        request: CloneRequest,
+        *,
+        maybe_sent: bool = False,
+        announce: _batch.Announce | None = None,
+    ) -> CloneResult:
+        """Clone; ``maybe_sent`` says an earlier run may already have sent this request.
+
+        ``announce`` is awaited right before each attempt leaves (a journal's "sent").
+        """
         call = self._new_call(ambiguous=maybe_sent)
         sent = Request(
-            "POST", "/voice_clone", json=request.to_json(), paced=True, voice_id=request.voice_id
+            "POST",
+            "/voice_clone",
+            json=request.to_json(),
+            paced=True,
+            voice_id=request.voice_id,
+            announce=announce,
         )
         try:
             body, trace_id = await self._call(sent, call)
@@ -721,12 +745,21 @@ class Client:
         *,
         journal: str | os.PathLike[str] | RedisJournal | None = None,
         max_in_flight: int | None = None,
+        retry_failed: bool = False,
     ) -> AsyncIterator[CloneOutcome]:
         """Upload and clone each job; with ``journal``, re-runs skip finished jobs.
 
         ``journal`` is a JSONL file (one process) or a `RedisJournal` (shared by
-        every process using its name).
+        every process of this account using its name). A job that failed for good
+        (sensitive content, invalid parameters, an audio problem, a voice_id taken)
+        is reported from the journal, not sent again, unless ``retry_failed``: then
+        failures recorded before this run started are tried again.
         """
-        return _batch.clone_jobs(
-            self._batch_port(), jobs, journal=journal, max_in_flight=max_in_flight
+        return _jobs.clone_jobs(
+            self._batch_port(),
+            jobs,
+            account_id=self._account_id,
+            journal=journal,
+            max_in_flight=max_in_flight,
+            retry_failed=retry_failed,
         )

@@ -24,6 +24,7 @@ hostile and written as private:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -32,6 +33,7 @@ import socket
 import stat
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -42,12 +44,14 @@ if sys.platform != "win32":
 
 from ._errors import JournalError, ValidationError, VoiceCloneError
 from ._files import NO_LINK, PRIVATE_MODE, check_target, reason, write_all, write_file
+from ._job_journal import Claim, Recorded
 from ._journal_lines import (
     MAX_LINE,
     Damaged,
-    bounded,
     decode,
     encode,
+    failure_from,
+    failure_record,
     lines,
     result_from,
     result_record,
@@ -55,7 +59,7 @@ from ._journal_lines import (
 from ._models import CloneResult
 from ._text import safe_text
 
-__all__ = ["MAX_LINE", "Journal", "JournalState"]
+__all__ = ["MAX_LINE", "FileJobJournal", "Journal", "JournalState"]
 
 logger = logging.getLogger("voiceclone")
 
@@ -78,6 +82,8 @@ class JournalState:
 
     done: dict[str, CloneResult] = attrs.Factory(dict)
     sent: set[str] = attrs.Factory(set)
+    #: jobs whose last failure was final (`_journal_lines.is_final`), and its error
+    failed: dict[str, VoiceCloneError] = attrs.Factory(dict)
     #: lines skipped as damaged (torn by a kill, or tampered with)
     torn_lines: int = 0
 
@@ -183,12 +189,18 @@ class Journal:
     ) -> None:
         if event == "ok":
             state.done[voice_id] = result_from(record, voice_id, now)
+            state.failed.pop(voice_id, None)
         elif event == "sent":
             state.sent.add(voice_id)
-        elif event == "failed" and record.get("error") == "VoiceIdConflictError":
-            # A conflict that was not recovered: the id existed before this
-            # batch sent anything, so its 2039 on a re-run is no recovery.
-            state.sent.discard(voice_id)
+        elif event == "failed":
+            if record.get("final") is True:
+                state.failed[voice_id] = failure_from(record)
+            else:  # a later failure that passes replaces a final one (retry_failed)
+                state.failed.pop(voice_id, None)
+            if record.get("error") == "VoiceIdConflictError":
+                # A conflict that was not recovered: the id existed before this
+                # batch sent anything, so its 2039 on a re-run is no recovery.
+                state.sent.discard(voice_id)
 
     def open(self) -> None:
         """Open the journal for appending and lock it for this process.
@@ -323,13 +335,53 @@ class Journal:
         self._write(line)
 
     def failed(self, voice_id: str, error: VoiceCloneError) -> None:
-        self._append(
-            {
-                "event": "failed",
-                "voice_id": voice_id,
-                "error": type(error).__name__,
-                "status_code": error.status_code,
-                "message": bounded(error.message),
-                "trace_id": bounded(error.trace_id),
-            }
-        )
+        self._append(failure_record(voice_id, error))
+
+
+class FileJobJournal:
+    """A `Journal` as the job runner uses it (`_job_journal.JobJournal`).
+
+    One process holds the file (its lock), so every claim is held at once, and a
+    job's "sent" is written once, before its first attempt leaves. Each record is
+    fsynced, in a worker thread: the event loop (every other call's timers, the
+    rate gate) does not wait for the disk.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.journal = Journal(path)
+        self._state = JournalState()
+        self._announced: set[str] = set()
+
+    async def start(self, account_id: str, *, retry_failed: bool) -> Recorded:
+        self.journal.open()
+        try:
+            self._state = self.journal.load()
+        except BaseException:
+            self.journal.close()
+            raise
+        if retry_failed:
+            self._state.failed.clear()
+        return Recorded(dict(self._state.done), dict(self._state.failed))
+
+    async def finish(self) -> None:
+        self.journal.close()
+
+    async def claim(self, voice_id: str) -> Claim:
+        return Claim(voice_id, held=True, sent=voice_id in self._state.sent)
+
+    async def upload_once(
+        self, path: str | os.PathLike[str], purpose: str, upload: Callable[[], Awaitable[int]]
+    ) -> int:
+        return await upload()
+
+    async def announce(self, claim: Claim, file_id: int, prompt_file_id: int | None) -> None:
+        if claim.voice_id in self._announced:  # a retry: already on disk
+            return
+        await asyncio.to_thread(self.journal.sent, claim.voice_id, file_id, prompt_file_id)
+        self._announced.add(claim.voice_id)
+
+    async def ok(self, claim: Claim, result: CloneResult) -> None:
+        await asyncio.to_thread(self.journal.ok, result)
+
+    async def failed(self, claim: Claim, error: VoiceCloneError) -> None:
+        await asyncio.to_thread(self.journal.failed, claim.voice_id, error)

@@ -14,7 +14,14 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
-from ._errors import ValidationError
+from ._errors import (
+    AudioError,
+    InvalidParameterError,
+    SensitiveContentError,
+    ValidationError,
+    VoiceCloneError,
+    VoiceIdConflictError,
+)
 from ._models import SENSITIVE_CODES, CloneResult
 from ._validate import check_voice_id
 
@@ -25,6 +32,9 @@ __all__ = [
     "bounded",
     "decode",
     "encode",
+    "failure_from",
+    "failure_record",
+    "is_final",
     "lines",
     "result_from",
     "result_record",
@@ -49,6 +59,49 @@ class Damaged(Exception):
 def bounded(value: str | None) -> str | None:
     """Server text cut to `MAX_TEXT` characters."""
     return None if value is None else value[:MAX_TEXT]
+
+
+#: Failures that are about the job itself, not the moment or the account: sending it
+#: again gets the same answer. Such a failure is final for the batch (every worker
+#: reports it from the journal) until a run asks for ``retry_failed``. Rate limits,
+#: server and transport failures pass; a dead key, no balance or a spent quota are
+#: the account's and clear once it is fixed: a re-run sends those jobs again.
+FINAL_FAILURES: Final[dict[str, type[VoiceCloneError]]] = {
+    cls.__name__: cls
+    for cls in (SensitiveContentError, InvalidParameterError, AudioError, VoiceIdConflictError)
+}
+
+
+def is_final(error: VoiceCloneError) -> bool:
+    """Whether ``error`` ends its job for the batch (see `FINAL_FAILURES`)."""
+    return isinstance(error, tuple(FINAL_FAILURES.values()))
+
+
+def failure_record(voice_id: str, error: VoiceCloneError) -> dict[str, Any]:
+    """The ``failed`` record of a job; ``final`` says whether re-runs skip it."""
+    return {
+        "event": "failed",
+        "voice_id": voice_id,
+        "error": type(error).__name__,
+        "status_code": error.status_code,
+        "message": bounded(error.message),
+        "trace_id": bounded(error.trace_id),
+        "final": is_final(error),
+    }
+
+
+def failure_from(record: Mapping[str, Any]) -> VoiceCloneError:
+    """The error a final ``failed`` record holds, rebuilt as its type (`Damaged` if not)."""
+    cls = FINAL_FAILURES.get(record.get("error"))  # type: ignore[arg-type]
+    if cls is None:
+        raise Damaged("error is not a final failure")
+    code = record.get("status_code")
+    if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+        raise Damaged("status_code is not an integer")
+    message = record.get("message")
+    if not isinstance(message, str):
+        raise Damaged("message is not a string")
+    return cls(message[:MAX_TEXT], status_code=code, trace_id=_optional_str(record, "trace_id"))
 
 
 def result_record(result: CloneResult) -> dict[str, Any]:

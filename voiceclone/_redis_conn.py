@@ -7,21 +7,33 @@ the running loop. No function echoes a URL, which may carry a password.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
-from typing import TYPE_CHECKING, Any, Final
+import sys
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Final, TypeVar, Union
 from urllib.parse import urlsplit
 
 from ._errors import ConfigurationError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
     from redis.commands.core import AsyncScript
+
+#: What ``redis=`` may lend: a client of one server, or of a Redis Cluster.
+RedisClient = Union["Redis", "RedisCluster"]
+
+_T = TypeVar("_T")
 
 __all__ = [
     "ENV_URL",
+    "RedisClient",
     "RedisHandle",
+    "account_id",
     "account_tag",
+    "call_within",
     "env_url",
     "hash_tag",
     "redis_errors",
@@ -60,10 +72,22 @@ def redis_errors() -> tuple[type[BaseException], ...]:
     return (RedisError, OSError, asyncio.TimeoutError)
 
 
+async def call_within(call: Awaitable[_T], seconds: float) -> _T:
+    """``call``, or `asyncio.TimeoutError` after ``seconds``.
+
+    ``asyncio.timeout`` where there is one (3.11+): unlike 3.11's ``wait_for``, it
+    never loses a cancellation that races a finished call.
+    """
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await call
+    return await asyncio.wait_for(call, seconds)  # pragma: no cover - Python 3.10
+
+
 class RedisHandle:
     """A Redis client made on first use from a URL (owned), or a borrowed one (never closed)."""
 
-    def __init__(self, url: str | None, client: Redis | None) -> None:
+    def __init__(self, url: str | None, client: RedisClient | None) -> None:
         self._url = url
         self._client = client
         self.owned = client is None
@@ -72,7 +96,7 @@ class RedisHandle:
     def __repr__(self) -> str:
         return f"<RedisHandle {'owned' if self.owned else 'borrowed'}>"
 
-    def get(self) -> Redis:
+    def get(self) -> RedisClient:
         """The client; an owned one is created here, inside the running loop."""
         if self._client is None:
             assert self._url is not None
@@ -91,7 +115,9 @@ class RedisHandle:
         """
         script = self._scripts.get(source)
         if script is None:
-            script = self._scripts[source] = self.get().register_script(source)
+            # A cluster client registers scripts as a plain one does (typed for Redis only).
+            client: Any = self.get()
+            script = self._scripts[source] = client.register_script(source)
         return script
 
     async def aclose(self) -> None:
@@ -103,7 +129,7 @@ class RedisHandle:
 
 
 def resolve(value: object, *, env: bool = True) -> RedisHandle | None:
-    """Check ``value`` (a URL, a ``redis.asyncio.Redis`` or ``None``) and wrap it.
+    """Check ``value`` (a URL, a redis.asyncio client or ``None``) and wrap it.
 
     ``None`` reads ``VOICECLONE_REDIS_URL`` when ``env``; unset or empty means no Redis.
     """
@@ -120,21 +146,31 @@ def resolve(value: object, *, env: bool = True) -> RedisHandle | None:
                 f"redis must be a redis://, rediss:// or unix:// URL (scheme {scheme!r})"
             )
         return RedisHandle(value.strip(), None)
-    if isinstance(value, module.Redis):
+    if isinstance(value, (module.Redis, module.RedisCluster)):
         return RedisHandle(None, value)
     raise ConfigurationError(
-        f"redis must be a Redis URL or a redis.asyncio.Redis, got {type(value).__name__}"
+        "redis must be a Redis URL, a redis.asyncio.Redis or a redis.asyncio.cluster."
+        f"RedisCluster, got {type(value).__name__}"
     )
 
 
+def account_id(api_key: str, base_url: str) -> str:
+    """A name for one account (API key + base URL): a digest, never the key itself."""
+    return _digest(f"voiceclone\0{api_key}\0{base_url}")
+
+
 def account_tag(api_key: str, base_url: str) -> str:
-    """A Redis Cluster hash tag for one account: a digest, never the key itself.
+    """A Redis Cluster hash tag for one account.
 
     Every key of an account carries it, so a script's keys share one slot.
     """
-    return hash_tag(f"voiceclone\0{api_key}\0{base_url}")
+    return "{" + account_id(api_key, base_url) + "}"
 
 
 def hash_tag(text: str) -> str:
     """A Redis Cluster hash tag naming ``text`` by a digest (it may be a secret)."""
-    return "{" + hashlib.sha256(text.encode()).hexdigest()[:24] + "}"
+    return "{" + _digest(text) + "}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]

@@ -28,7 +28,7 @@ from typing import Final
 
 from ._errors import ConfigurationError, RateGateUnavailableError
 from ._pacing import Alarm, Gate, GateStats, RateGate, _out_of_time
-from ._redis_conn import RedisHandle, account_tag, redis_errors, resolve
+from ._redis_conn import RedisHandle, account_tag, call_within, redis_errors, resolve
 from ._redis_gate_lua import SCRIPT
 
 __all__ = ["FALLBACKS", "SharedGate", "make_gate"]
@@ -125,7 +125,7 @@ class SharedGate:
         ]
         try:
             # redis-py loads the script again by itself when Redis answers NOSCRIPT.
-            reply = await asyncio.wait_for(script(keys=self._keys, args=args), CALL_TIMEOUT)
+            reply = await call_within(script(keys=self._keys, args=args), CALL_TIMEOUT)
         except BaseException:
             self._pending += successes  # not delivered: report them next time
             raise

@@ -1,20 +1,36 @@
 """The batch journal in Redis: one batch worked through by many processes on many hosts.
 
 The records and resume rules are the JSONL journal's (`_journal`): a job ``ok``
-for anyone is skipped by everyone; ``sent`` is recorded before a clone request
-leaves, so a 2039 for it later is a recovery; a plain conflict that was journaled
-stays a conflict. Added for many workers:
+for anyone is skipped by everyone, and so is a job that failed for good; ``sent``
+is recorded before a clone request leaves, so a 2039 for it later is a recovery;
+a plain conflict that was journaled stays a conflict. Added for many workers:
 
-* **Claims.** A job is cloned only by the process holding its claim, a key set
-  with ``SET NX PX``: a lease that this process renews while it lives (one
-  round trip for all its claims, every third of the lease), so the claims of a
-  SIGKILLed worker expire and another worker takes the jobs over.
+* **Claims, fenced.** A job is cloned only by the process holding its claim: a
+  lease this process renews while it lives (one round trip for all its claims,
+  every third of the lease), so the claims of a SIGKILLed worker expire and
+  another worker takes the jobs over. Each claim carries a fencing token that
+  every write for the job checks in the same script; the last check, atomic
+  with the "sent" mark, runs right before each attempt leaves (`announce`), so a
+  worker paused past its lease stops there (`ClaimLost`). What is left is the
+  pause between that script's answer and the request's bytes on the socket:
+  microseconds, unless the process is stopped exactly there.
 * **Uploads.** Each uploaded sample's file_id is recorded under the file's
   content digest, so a re-run or another worker reuses it instead of sending
   the audio again.
+* **Outages ridden out.** A call that finds Redis unreachable is tried again,
+  with backoff, for up to ``outage`` seconds before it fails with `JournalError`:
+  a restart or failover pauses the batch instead of failing job after job.
+* **One account.** Keys carry the account (a digest of API key and base URL, as
+  the rate gate's do) beside the batch's name: two accounts sharing a name and a
+  Redis never see each other's records or uploads.
+* **Records that vanish.** Redis restarted without persistence loses the batch's
+  records: the batch's ``epoch`` marker is gone, and the first claim to notice
+  logs one WARNING (voices created before will answer 2039). Give the journal a
+  Redis with an append-only file.
 
-Each decision is one Lua script; every key lives under one hash tag (one Redis
-Cluster slot) and expires `RECORD_TTL` after the batch's last write.
+Each decision is one Lua script (no ``MULTI``: Redis Cluster refuses it); every key
+lives under one hash tag (one Redis Cluster slot) and expires `RECORD_TTL` after
+the batch's last write.
 """
 
 from __future__ import annotations
@@ -24,7 +40,9 @@ import datetime as dt
 import hashlib
 import inspect
 import json
+import logging
 import os
+import random
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -33,46 +51,48 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import attrs
 
 from ._errors import JournalError, ValidationError, VoiceCloneError, VoiceIdConflictError
-from ._journal_lines import Damaged, encode, result_from, result_record
+from ._job_journal import Claim, ClaimLost, Recorded
+from ._journal_lines import (
+    Damaged,
+    encode,
+    failure_from,
+    failure_record,
+    is_final,
+    result_from,
+    result_record,
+)
 from ._models import CloneResult
-from ._redis_conn import RedisHandle, hash_tag, redis_errors, resolve
-from ._redis_journal_lua import CLAIM, RECORD, RENEW
+from ._redis_conn import RedisClient, RedisHandle, call_within, hash_tag, redis_errors, resolve
+from ._redis_journal_lua import CLAIM, RECORD, RENEW, SENT, START, UPLOADED
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from ._client import Client
 
-__all__ = ["Claim", "JournalSummary", "RedisJournal"]
+__all__ = ["JournalSummary", "RedisJournal"]
 
 _T = TypeVar("_T")
+
+logger = logging.getLogger("voiceclone")
 
 #: Records outlive the batch's last write by MiniMax's 7 days: a voice not used for
 #: speech by then is deleted, so an older record says nothing about the account.
 RECORD_TTL: Final = 7 * 24 * 3600.0
 #: The default lease of a claim: a dead worker's jobs wait this long for another.
 LEASE: Final = 30.0
-#: Seconds one Redis call may take before the journal reports it unreachable.
+#: The default time a journal call keeps trying an unreachable Redis: longer than a
+#: restart or a managed failover (seconds to tens of seconds), short enough that a
+#: Redis gone for good ends the batch while someone is still watching.
+OUTAGE: Final = 60.0
+#: Seconds one Redis call may take before it counts as a failed try.
 CALL_TIMEOUT: Final = 5.0
-#: Seconds between looks at a job another live worker holds. Only jobs met busy are
-#: waited for, at the end of a worker's batch, so this costs a few calls per batch.
-WAIT_POLL: Final = 0.2
+#: Backoff between tries while Redis is unreachable: from the first, doubling to the
+#: most, with full jitter (workers that lost Redis together do not return together).
+_RETRY_FIRST: Final = 0.05
+_RETRY_MOST: Final = 2.0
+#: Seconds the claims still held are given to be released when a batch ends: a
+#: cancelled batch must end promptly, and an unreleased claim lapses by itself.
+_RELEASE_TIMEOUT: Final = 1.0
 _CHUNK: Final = 1 << 20  # bytes read at a time when digesting a sample
-
-
-@attrs.frozen
-class Claim:
-    """What `RedisJournal.claim` found for one job.
-
-    Attributes:
-        done: the result, when some worker finished the job.
-        held: this process now holds the job's claim.
-        sent: a clone request for it may have been sent before (so 2039 is a recovery).
-        busy_for: seconds the claim of another live worker still runs, when busy.
-    """
-
-    done: CloneResult | None = None
-    held: bool = False
-    sent: bool = False
-    busy_for: float = 0.0
 
 
 @attrs.frozen
@@ -84,146 +104,258 @@ class JournalSummary:
         in_flight: voice_ids claimed by a live worker right now.
         failed: voice_id -> the error type of its last failure (not retried yet).
         sent: voice_ids whose clone request left but whose answer is not recorded.
+        final: voice_ids among ``failed`` that failed for good (skipped by re-runs
+            unless they ask for ``retry_failed``).
     """
 
     done: frozenset[str]
     in_flight: frozenset[str]
     failed: dict[str, str]
     sent: frozenset[str]
+    final: frozenset[str] = frozenset()
 
 
 class RedisJournal:
-    """A batch journal in Redis, shared by every process that uses the same name.
+    """A batch journal in Redis, shared by every process of one account using its name.
 
     Pass it as ``client.clone_jobs(jobs, journal=RedisJournal(...))`` in as many
     processes as you like: each job is cloned once, by the process holding its
     claim; a job another live worker holds is left for later and waited for at the
-    end of the batch (reported ``resumed=True`` when that worker succeeds), so no
-    worker reports a job as failed because another has it, and none sits idle
-    while unclaimed jobs remain.
+    end of the batch (reported ``resumed=True`` when that worker finishes it), so
+    no worker reports a job as failed because another has it, and none sits idle
+    while unclaimed jobs remain. The journal belongs to the account of the first
+    client that uses it.
 
     Args:
-        redis: a Redis URL (``redis://host:6379/0``) or a ``redis.asyncio.Redis``
-            to borrow (never closed).
-        name: the batch's name; processes using the same name share the batch.
+        redis: a Redis URL (``redis://host:6379/0``), a ``redis.asyncio.Redis`` or
+            a ``redis.asyncio.cluster.RedisCluster`` to borrow (never closed).
+        name: the batch's name; processes of one account using it share the batch.
         lease: seconds a claim outlives its worker's last renewal.
+        outage: seconds a journal call keeps trying while Redis is unreachable,
+            before the batch ends with `JournalError`.
     """
 
-    def __init__(self, redis: str | Redis, name: str, *, lease: float = LEASE) -> None:
+    def __init__(
+        self, redis: str | RedisClient, name: str, *, lease: float = LEASE, outage: float = OUTAGE
+    ) -> None:
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise ValidationError("name", "must be a non-empty string of at most 200 characters")
         if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease >= 1:
             raise ValidationError("lease", "must be a number of seconds, at least 1")
-        handle = resolve(redis, env=False)
-        if handle is None:
-            raise ValidationError("redis", "is required: a Redis URL or a redis.asyncio.Redis")
-        self._handle: RedisHandle = handle
+        if isinstance(outage, bool) or not isinstance(outage, (int, float)) or not outage >= 0:
+            raise ValidationError("outage", "must be a number of seconds, at least 0")
+        if outage == float("inf"):
+            raise ValidationError("outage", "must be finite: a Redis gone for good must end it")
         self.name = name
         self.lease = float(lease)
-        self._prefix = f"voiceclone:journal:{hash_tag(name)}:"
+        self.outage = float(outage)
+        self._account: str | None = None
+        self._prefix = ""
         self._worker = uuid.uuid4().hex
-        self._held: set[str] = set()
-        self._errors = redis_errors()
+        self._held: dict[str, str] = {}  # voice_id -> "worker:token"
+        self._claiming: set[str] = set()  # claims asked for whose answer was not read
+        self._epoch = ""
+        self._since = 0
+        self._unreachable = False  # said once per outage
+        self._reached = False  # some call has succeeded: outages are waited for
         self._renewer: asyncio.Task[None] | None = None
         self._users = 0  # batches using the journal now
+        handle = resolve(redis, env=False)
+        if handle is None:
+            raise ValidationError("redis", "is required: a Redis URL or a redis.asyncio client")
+        self._handle: RedisHandle = handle
+        self._errors = redis_errors()
 
     def __repr__(self) -> str:
-        return f"RedisJournal(name={self.name!r}, lease={self.lease})"
+        return f"RedisJournal(name={self.name!r}, lease={self.lease}, outage={self.outage})"
+
+    # -- keys and calls ------------------------------------------------------------------
+
+    def _bind(self, account_id: str) -> None:
+        """Tie the journal to one account: its keys carry it beside the batch's name."""
+        if self._account is None:
+            self._account = account_id
+            self._prefix = f"voiceclone:journal:{hash_tag(account_id + chr(0) + self.name)}:"
+        elif self._account != account_id:
+            raise ValidationError(
+                "journal",
+                f"RedisJournal {self.name!r} belongs to another account (another API key "
+                "or base URL): make one journal per account",
+            )
 
     def _key(self, part: str) -> str:
+        if self._account is None:
+            raise ValidationError(
+                "journal", f"RedisJournal {self.name!r} has no account yet: use it with a client"
+            )
         return self._prefix + part
 
     def _claim_key(self, voice_id: str) -> str:
         return self._key("claim:" + voice_id)
 
-    async def _call(self, what: str, call: Callable[[], Awaitable[_T]]) -> _T:
-        """One Redis call, its failure turned into a `JournalError` (never a hang)."""
-        try:
-            return await asyncio.wait_for(call(), CALL_TIMEOUT)
-        except self._errors as exc:
-            # The exception's text may name the server; the type is enough.
-            raise JournalError(
-                f"journal {self.name!r}: Redis did not answer ({type(exc).__name__}) "
-                f"while {what}; re-run the batch to resume it",
-                path=self.name,
-            ) from None
+    async def _call(
+        self, what: str, call: Callable[[], Awaitable[_T]], *, patient: bool = True
+    ) -> _T:
+        """One Redis call, tried again while Redis is unreachable for up to ``outage`` s.
 
-    async def _script(self, name: str, source: str, keys: list[str], args: list[Any]) -> Any:
+        Its failure then is a `JournalError` (never a hang); ``patient=False`` tries
+        once, bounded by `CALL_TIMEOUT`.
+        """
+        loop = asyncio.get_running_loop()
+        # A Redis never reached (a wrong URL, nothing listening) fails at once; once
+        # the journal has worked, a lost Redis is waited for.
+        patient = patient and self._reached
+        deadline = loop.time() + (self.outage if patient else 0.0)
+        wait = _RETRY_FIRST
+        while True:
+            try:
+                result = await call_within(call(), CALL_TIMEOUT)
+            except self._errors as exc:
+                if loop.time() + wait > deadline:
+                    # The exception's text may name the server; the type is enough.
+                    raise JournalError(
+                        f"journal {self.name!r}: Redis did not answer ({type(exc).__name__}) "
+                        f"while {what}; re-run the batch to resume it",
+                        path=self.name,
+                    ) from None
+                if not self._unreachable:
+                    self._unreachable = True
+                    logger.warning(
+                        "journal %r: Redis is unreachable (%s) while %s; journal calls "
+                        "wait for it up to %.0f s",
+                        self.name, type(exc).__name__, what, self.outage,
+                    )  # fmt: skip
+                await asyncio.sleep(random.uniform(0, wait))
+                wait = min(wait * 2, _RETRY_MOST)
+                continue
+            self._reached = True
+            if self._unreachable:
+                self._unreachable = False
+                logger.info("journal %r: Redis answers again", self.name)
+            return result
+
+    async def _script(
+        self, name: str, source: str, keys: list[str], args: list[Any], *, patient: bool = True
+    ) -> Any:
         script = self._handle.script(source)
-        return await self._call(name, lambda: script(keys=keys, args=args))
+        return await self._call(name, lambda: script(keys=keys, args=args), patient=patient)
 
-    # -- what the batch calls ------------------------------------------------------------
+    # -- the batch (`_job_journal.JobJournal`) -------------------------------------------
 
-    async def load(self) -> dict[str, CloneResult]:
-        """Every job some worker finished: voice_id -> result."""
-        raw = await self._call("loading", lambda: _aw(self._handle.get().hgetall(self._key("ok"))))
-        return {_text(k): _restored(_text(k), v) for k, v in raw.items()}
+    async def start(self, account_id: str, *, retry_failed: bool) -> Recorded:
+        """Begin a batch for the account: mark its epoch, renew claims, read the records."""
+        self._bind(account_id)
+        await self.__aenter__()
+        try:
+            epoch, now = await self._script(
+                "starting", START, [self._key("epoch")], [uuid.uuid4().hex, _ms(RECORD_TTL)]
+            )
+            self._epoch = _text(epoch)
+            # Failures recorded before this moment (Redis's clock) are not final for
+            # a run asked to retry them; those recorded by any worker after it are.
+            self._since = int(_text(now)) + 1 if retry_failed else 0
+            done, final, final_at = await self._read(
+                "loading",
+                lambda r: r.hgetall(self._key("ok")),
+                lambda r: r.hgetall(self._key("final")),
+                lambda r: r.hgetall(self._key("final_at")),
+            )
+        except BaseException:
+            await self.__aexit__()
+            raise
+        failed = {
+            _text(k): _failure(_text(k), v)
+            for k, v in final.items()
+            if int(_text(final_at.get(k, b"0"))) >= self._since
+        }
+        return Recorded({_text(k): _restored(_text(k), v) for k, v in done.items()}, failed)
+
+    async def finish(self) -> None:
+        await self.__aexit__()
+
+    async def _read(self, what: str, *commands: Callable[[RedisClient], Any]) -> list[Any]:
+        """Single-key reads, each made and awaited in turn (a cluster answers each from
+        its node; none is left unawaited when the batch is cancelled)."""
+
+        async def read() -> list[Any]:
+            client = self._handle.get()
+            return [await _aw(command(client)) for command in commands]
+
+        return await self._call(what, read)
 
     async def claimed_elsewhere(self, voice_id: str) -> bool:
         """Whether another live worker holds the job's claim right now."""
-        owner = await self._call(
-            "reading a claim", lambda: self._handle.get().get(self._claim_key(voice_id))
-        )
-        return owner is not None and _text(owner) != self._worker
+        (owner,) = await self._read("reading a claim", lambda r: r.get(self._claim_key(voice_id)))
+        return owner is not None and not _text(owner).startswith(self._worker + ":")
 
     async def claim(self, voice_id: str) -> Claim:
-        """Take the job's claim unless it is done or another live worker holds it."""
-        keys = [self._claim_key(voice_id), self._key("ok"), self._key("sent")]
-        state, detail = await self._script(
-            "claim", CLAIM, keys, [self._worker, int(self.lease * 1000), voice_id]
-        )
-        state = _text(state)
+        """Take the job's claim unless it is done, failed for good or held by a live worker."""
+        keys = [self._claim_key(voice_id)] + [
+            self._key(k) for k in ("ok", "sent", "final", "final_at", "fence", "epoch")
+        ]
+        args = [self._worker, _ms(self.lease), voice_id, self._since, self._epoch, _ms(RECORD_TTL)]
+        # Known before the script runs: a call cancelled after Redis took the claim
+        # but before the answer was read still leaves it to be released at the end.
+        self._claiming.add(voice_id)
+        reply = await self._script("claiming", CLAIM, keys, args)
+        self._claiming.discard(voice_id)
+        state, detail, lost = _text(reply[0]), reply[1], int(reply[2])
+        if lost and self._epoch:
+            logger.warning(
+                "journal %r: its records are gone from Redis (restarted without "
+                "persistence?): voices created before will answer 2039 and be reported "
+                "as conflicts. Give the journal a Redis with an append-only file",
+                self.name,
+            )
         if state == "done":
-            return Claim(done=_restored(voice_id, detail))
+            return Claim(voice_id, done=_restored(voice_id, detail))
+        if state == "failed":
+            return Claim(voice_id, failed=_failure(voice_id, detail))
         if state == "claimed":
-            self._held.add(voice_id)
-            return Claim(held=True, sent=_text(detail) == "1")
-        return Claim(busy_for=max(0.0, int(detail) / 1000.0))
+            holder = f"{self._worker}:{_text(detail)}"
+            self._held[voice_id] = holder
+            return Claim(voice_id, held=True, token=holder, sent=int(reply[3]) == 1)
+        return Claim(voice_id, busy_for=max(0.0, int(detail) / 1000.0))
+
+    async def announce(self, claim: Claim, file_id: int, prompt_file_id: int | None) -> None:
+        """Record that the clone request leaves now, if the claim is still this worker's."""
+        record = {"event": "sent", "file_id": file_id, "prompt_file_id": prompt_file_id}
+        keys = [self._claim_key(claim.voice_id), self._key("sent")]
+        line = encode(record).rstrip(b"\n")  # a journal line, unbroken
+        written = await self._script(
+            "recording a request", SENT, keys, [claim.token, claim.voice_id, line, _ms(RECORD_TTL)]
+        )
+        if not written:
+            self._held.pop(claim.voice_id, None)
+            raise ClaimLost(claim.voice_id)
 
     async def _record(
-        self, voice_id: str, into: str, record: dict[str, Any] | None, drop: str, release: bool
-    ) -> None:
-        keys = [self._claim_key(voice_id), self._key(into), self._key(drop)]
-        args = [
-            self._worker,
-            voice_id,
-            "" if record is None else encode(record).rstrip(b"\n"),  # a journal line, unbroken
-            voice_id if drop else "",
-            int(RECORD_TTL * 1000),
-            "1" if release else "0",
+        self, claim: Claim, kind: str, record: dict[str, Any] | None, *, patient: bool = True
+    ) -> bool:
+        keys = [self._claim_key(claim.voice_id)] + [
+            self._key(k) for k in ("ok", "sent", "failed", "final", "final_at", "epoch")
         ]
-        await self._script("record", RECORD, keys, args)
-        if release:
-            self._held.discard(voice_id)
+        line = b"" if record is None else encode(record).rstrip(b"\n")
+        args = [claim.token, claim.voice_id, kind, line, _ms(RECORD_TTL)]
+        written = await self._script("recording", RECORD, keys, args, patient=patient)
+        self._held.pop(claim.voice_id, None)
+        return bool(written)
 
-    async def sent(self, voice_id: str, file_id: int, prompt_file_id: int | None) -> None:
-        """Record that the clone request is about to leave (before it does)."""
-        record = {"event": "sent", "file_id": file_id, "prompt_file_id": prompt_file_id}
-        await self._record(voice_id, "sent", record, "", release=False)
+    async def ok(self, claim: Claim, result: CloneResult) -> None:
+        """Record the voice as done for everyone, and release its claim.
 
-    async def ok(self, result: CloneResult) -> None:
-        """Record the voice as done for everyone, and release its claim."""
-        await self._record(result.voice_id, "ok", result_record(result), "failed", release=True)
+        A worker whose claim passed to another writes nothing: the new holder finds
+        this one's "sent" mark, and its 2039 comes back as a recovery.
+        """
+        await self._record(claim, "ok", result_record(result))
 
-    async def failed(self, voice_id: str, error: VoiceCloneError) -> None:
-        """Record the failure (a re-run tries again), and release the claim."""
-        record = {
-            "event": "failed",
-            "error": type(error).__name__,
-            "status_code": error.status_code,
-            "message": error.message,
-            "trace_id": error.trace_id,
-        }
-        # A conflict that was not recovered: the id existed before this batch sent
-        # anything, so its sent mark goes in the same step (a 2039 on a re-run is no
-        # recovery either, and no worker may take the claim between the two).
-        drop = "sent" if isinstance(error, VoiceIdConflictError) else ""
-        await self._record(voice_id, "failed", record, drop, release=True)
-
-    async def release(self, voice_id: str) -> None:
-        """Give the claim up without a record (the job was cancelled)."""
-        if voice_id in self._held:
-            await self._record(voice_id, "failed", None, "", release=True)
+    async def failed(self, claim: Claim, error: VoiceCloneError) -> None:
+        """Record the failure (final for the batch if `is_final`), and release the claim."""
+        if isinstance(error, VoiceIdConflictError):
+            kind = "conflict"
+        else:
+            kind = "final" if is_final(error) else "failed"
+        await self._record(claim, kind, failure_record(claim.voice_id, error))
 
     async def upload_once(
         self, path: str | os.PathLike[str], purpose: str, upload: Callable[[], Awaitable[int]]
@@ -234,22 +366,17 @@ class RedisJournal:
         is read once, for its digest, before anything is sent.
         """
         field = await self._upload_field(path, purpose)
-        raw = await self._call(
-            "reading uploads", lambda: _aw(self._handle.get().hget(self._key("uploads"), field))
-        )
+        (raw,) = await self._read("reading uploads", lambda r: r.hget(self._key("uploads"), field))
         if raw is not None:
             return int(raw)
         file_id = await upload()
-        redis = self._handle.get()
-
-        async def write() -> None:
-            async with redis.pipeline(transaction=True) as pipe:
-                pipe.hset(self._key("uploads"), field, str(file_id))
-                pipe.pexpire(self._key("uploads"), int(RECORD_TTL * 1000))
-                await pipe.execute()
-
-        await self._call("recording an upload", write)
-        return file_id
+        recorded = await self._script(
+            "recording an upload",
+            UPLOADED,
+            [self._key("uploads")],
+            [field, str(file_id), _ms(RECORD_TTL)],
+        )
+        return int(recorded) if recorded is not None else file_id
 
     @staticmethod
     async def _upload_field(path: str | os.PathLike[str], purpose: str) -> str:
@@ -286,64 +413,94 @@ class RedisJournal:
         if renewer is not None:
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)
+        asked, self._claiming, self._held = self._claiming | set(self._held), set(), {}
+        mine = self._worker + ":"
+
+        async def release() -> None:
+            for voice_id in sorted(asked):
+                await self._record(Claim(voice_id, token=mine), "release", None, patient=False)
+
         try:
-            for voice_id in list(self._held):
-                await self.release(voice_id)
-        except JournalError:
-            pass  # Redis is gone: the leases lapse by themselves
+            # Bounded, one try each: a cancelled batch ends promptly, and a claim
+            # not released lapses by itself.
+            await call_within(release(), _RELEASE_TIMEOUT)
+        except (JournalError, asyncio.TimeoutError):
+            pass
         finally:
-            self._held.clear()
             # A client made from a URL lives for one batch (made again if used again).
             await self._handle.aclose()
 
     async def _renew_forever(self) -> None:
         while True:
             await asyncio.sleep(self.lease / 3.0)
-            if self._held:
-                keys = [self._claim_key(v) for v in sorted(self._held)]
-                try:
-                    await self._script("renew", RENEW, keys, [self._worker, int(self.lease * 1000)])
-                except JournalError:
-                    continue  # Redis lost for now: the next tick tries again
+            if not self._held:
+                continue
+            held = sorted(self._held.items())
+            keys = [self._claim_key(v) for v, _ in held]
+            args = [holder for _, holder in held] + [_ms(self.lease)]
+            try:
+                kept = await self._script("renewing claims", RENEW, keys, args, patient=False)
+            except JournalError:
+                continue  # Redis lost for now: the next tick tries again
+            for (voice_id, holder), still in zip(held, kept, strict=True):
+                if not int(still) and self._held.get(voice_id) == holder:
+                    # Lapsed (this process was paused) and perhaps taken over: the
+                    # fenced "sent" mark stops its request; nothing renews it now.
+                    logger.warning(
+                        "journal %r: the claim on %s lapsed (this process was paused or "
+                        "cut off past its lease); it will not be sent from here",
+                        self.name, voice_id,
+                    )  # fmt: skip
+                    del self._held[voice_id]
 
     async def aclose(self) -> None:
         """Close the Redis client if this journal made it (never a borrowed one).
 
-        A batch closes it when it ends; call this after `summary` or `load`.
+        A batch closes it when it ends; call this after `summary`.
         """
         self._users = 0
         await self._stop()
 
     # -- reading a batch's state ---------------------------------------------------------
 
-    async def summary(self) -> JournalSummary:
-        """The whole batch's state: done, in flight, failed, sent without an answer."""
-        redis = self._handle.get()
+    async def summary(self, client: Client) -> JournalSummary:
+        """The whole batch's state for ``client``'s account.
 
-        async def read() -> tuple[Any, ...]:
-            done = await _aw(redis.hkeys(self._key("ok")))
-            failed = await _aw(redis.hgetall(self._key("failed")))
-            sent = await _aw(redis.hkeys(self._key("sent")))
-            claims = [k async for k in redis.scan_iter(match=self._escape() + "claim:*")]
-            return done, failed, sent, claims
-
-        done, failed, sent, claims = await self._call("reading the batch", read)
+        Done, in flight, failed (final or not), and sent without a recorded answer.
+        """
+        self._bind(client.account_id)
+        done, failed, final, sent = await self._read(
+            "reading the batch",
+            lambda r: r.hkeys(self._key("ok")),
+            lambda r: r.hgetall(self._key("failed")),
+            lambda r: r.hkeys(self._key("final")),
+            lambda r: r.hkeys(self._key("sent")),
+        )
+        claims = await self._call("reading claims", self._scan_claims)
         done_ids = frozenset(_text(v) for v in done)
-        prefix = len(self._key("claim:"))
+        failed_ids = {
+            _text(k): json.loads(v).get("error", "?")
+            for k, v in failed.items()
+            if _text(k) not in done_ids
+        }
         return JournalSummary(
             done=done_ids,
-            in_flight=frozenset(_text(k)[prefix:] for k in claims),
-            failed={
-                _text(k): json.loads(v).get("error", "?")
-                for k, v in failed.items()
-                if _text(k) not in done_ids
-            },
+            in_flight=frozenset(claims),
+            failed=failed_ids,
             sent=frozenset(_text(v) for v in sent) - done_ids,
+            final=frozenset(_text(v) for v in final) & frozenset(failed_ids),
         )
 
-    def _escape(self) -> str:
-        """The key prefix as a SCAN pattern (the hash tag's braces are literal there)."""
-        return "".join("\\" + c if c in "*?[]\\" else c for c in self._prefix)
+    async def _scan_claims(self) -> list[str]:
+        prefix = self._key("claim:")
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
+        # A cluster client scans every node; the batch's keys are all on one.
+        keys = [_text(k) async for k in self._handle.get().scan_iter(match=pattern, count=1000)]
+        return [k[len(prefix) :] for k in keys]
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
 
 
 def _text(value: bytes | str) -> str:
@@ -357,15 +514,6 @@ def _aw(value: Awaitable[_T] | _T) -> Awaitable[_T]:
     return value
 
 
-def wait_hint(claim: Claim) -> float:
-    """How long to wait before looking at a job another worker holds again.
-
-    Its answer usually comes within one request's time, so look again soon
-    (`WAIT_POLL`), and no later than its claim could lapse.
-    """
-    return max(0.01, min(claim.busy_for, WAIT_POLL))
-
-
 def _restored(voice_id: str, raw: str | bytes) -> CloneResult:
     """A result some worker recorded, checked field by field as the file journal's are."""
     try:
@@ -375,3 +523,16 @@ def _restored(voice_id: str, raw: str | bytes) -> CloneResult:
         return result_from(record, voice_id, dt.datetime.now(dt.timezone.utc))
     except (ValueError, RecursionError, Damaged) as exc:
         raise JournalError(f"the shared journal's record of {voice_id} is damaged: {exc}") from None
+
+
+def _failure(voice_id: str, raw: str | bytes) -> VoiceCloneError:
+    """A final failure some worker recorded, rebuilt as its error type."""
+    try:
+        record = json.loads(raw)
+        if not isinstance(record, dict):
+            raise Damaged("not a JSON object")
+        return failure_from(record)
+    except (ValueError, RecursionError, Damaged) as exc:
+        raise JournalError(
+            f"the shared journal's failure record of {voice_id} is damaged: {exc}"
+        ) from None

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import IO, Final
 
@@ -54,6 +54,25 @@ def _open_regular_file(path: Path) -> IO[bytes]:
         raise
 
 
+def _close_when_opened(opening: asyncio.Future[IO[bytes]]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
+
+
+async def _open_in_thread(path: Path) -> IO[bytes]:
+    """`_open_regular_file` in a thread: opening on a slow disk must not stall the loop.
+
+    A caller cancelled while the thread runs never gets the file: it is closed as
+    soon as the thread returns it, so a cancelled upload leaks no descriptor.
+    """
+    opening = asyncio.ensure_future(asyncio.to_thread(_open_regular_file, path))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_close_when_opened)
+        raise
+
+
 @attrs.frozen(slots=True)
 class UploadPart:
     """The audio part of a ``files/upload`` request: bytes, or a path read per attempt."""
@@ -71,8 +90,7 @@ class UploadPart:
         if isinstance(self.source, bytes):
             payload = self.source
         else:
-            # In a thread: opening a file on a slow disk must not stall the event loop.
-            payload = files.enter_context(await asyncio.to_thread(_open_regular_file, self.source))
+            payload = files.enter_context(await _open_in_thread(self.source))
         data.add_field("file", payload, filename=self.filename, content_type=self.content_type)
         return data
 
@@ -88,6 +106,9 @@ class Request:
         upload: the multipart body of an upload, if any.
         paced: whether each attempt passes the rate gate (``voice_clone`` does).
         voice_id: the voice concerned, for logs and hooks.
+        announce: awaited right before each attempt leaves, once it holds its
+            in-flight slot: a batch journal's "sent" mark (fenced, for a shared
+            one). What it raises ends the call; nothing was sent for that attempt.
     """
 
     method: str
@@ -96,3 +117,4 @@ class Request:
     upload: UploadPart | None = None
     paced: bool = False
     voice_id: str | None = None
+    announce: Callable[[], Awaitable[None]] | None = None

@@ -29,7 +29,7 @@ from ._pacing import GateStats
 from ._retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from ._redis_conn import RedisClient
 
 __all__ = ["SyncClient"]
 
@@ -269,7 +269,7 @@ class SyncClient:
         trust_env: bool = False,
         on_retry: OnRetry | None = None,
         on_response: OnResponse | None = None,
-        redis: str | Redis | None = None,
+        redis: str | RedisClient | None = None,
         fallback: str = "local",
     ) -> None:
         # Built here, in the caller's thread, so a bad argument raises at once;
@@ -297,6 +297,11 @@ class SyncClient:
 
     def __repr__(self) -> str:
         return "Sync" + repr(self._client)
+
+    @property
+    def account_id(self) -> str:
+        """A name for the client's account (see `Client.account_id`)."""
+        return self._client.account_id
 
     @property
     def base_url(self) -> str:

@@ -171,7 +171,8 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
     human: Console = ui.err if _records_on_stdout(args) else ui.out
     shared = shared_journal(args)  # --journal-name: one batch for many processes
     if shared is not None and args.status:
-        return await print_status(ui, shared, manifest)
+        async with make_client(args) as reader:
+            return await print_status(ui, shared, manifest, reader)
     if args.dry_run:
         return _dry_run(ui, manifest, human)
     if manifest.blocking:
@@ -205,7 +206,9 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
             records.write(_skipped_record(row, invalid))
         async with client:
             with progress:
-                async for outcome in client.clone_jobs(manifest.jobs, journal=journal):
+                async for outcome in client.clone_jobs(
+                    manifest.jobs, journal=journal, retry_failed=args.retry_failed
+                ):
                     # Outcomes are indexed by input position, and the jobs are the rows.
                     row = row_from_outcome(outcome, line=manifest.rows[outcome.index].line)
                     progress.record(outcome)

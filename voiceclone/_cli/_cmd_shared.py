@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from voiceclone import RedisJournal
+from voiceclone import Client, RedisJournal
 from voiceclone._cli._exit import FAILED, OK, UsageError
 from voiceclone._redis_conn import ENV_URL, env_url
 
@@ -63,12 +63,12 @@ def shared_journal(args: argparse.Namespace) -> RedisJournal | None:
     return RedisJournal(url, name)
 
 
-async def print_status(ui: Ui, journal: RedisJournal, manifest: Manifest) -> int:
-    """Print the batch's state; exit status 1 while anything failed."""
+async def print_status(ui: Ui, journal: RedisJournal, manifest: Manifest, client: Client) -> int:
+    """Print the batch's state for ``client``'s account; exit status 1 while anything failed."""
     from rich.markup import escape
 
     try:
-        state = await journal.summary()
+        state = await journal.summary(client)
     finally:
         await journal.aclose()
     ids = {job.voice_id for job in manifest.jobs}

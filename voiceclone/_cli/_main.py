@@ -223,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     where.add_argument("--no-journal", action="store_true", help="do not keep a journal")
     batch.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="send again the voices the journal has as failed for good (sensitive text, "
+        "invalid parameters, bad audio, a taken voice id); default: report them from it",
+    )
+    batch.add_argument(
         "--out", metavar="PATH", help="write one JSON line per voice here (- for stdout)"
     )
     batch.add_argument(
