@@ -211,14 +211,17 @@ async def many_workers(jobs: list[voiceclone.CloneJob]) -> None:
         voiceclone.Client(redis=borrowed, fallback="fail") as by_client,
     ):
         gate: str = by_url.rate_stats.gate
-        journal = voiceclone.RedisJournal(borrowed, "spring", lease=30.0)
-        async for outcome in by_client.clone_jobs(jobs, journal=journal):
+        journal = voiceclone.RedisJournal(borrowed, "spring", lease=30.0, outage=60.0)
+        batch = by_client.clone_jobs(jobs, journal=journal, retry_failed=True)
+        async for outcome in batch:
             resumed: bool = outcome.resumed
             print(gate, resumed)
-        state = await journal.summary()
+        state = await journal.summary(by_client)
         done: frozenset[str] = state.done
         failed: dict[str, str] = state.failed
-        print(done, failed, journal.name, journal.lease)
+        final: frozenset[str] = state.final
+        account: str = by_client.account_id
+        print(done, failed, final, account, journal.name, journal.lease, journal.outage)
         await journal.aclose()
     try:
         await by_url.clone(file_id=1, voice_id="Typed0001")
