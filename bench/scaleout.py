@@ -34,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from _common import API_KEY, emulator_process, print_row, upload_sample, voice_id
-from redis_server import RedisServer
+from redis_server import RedisCluster, RedisServer
 
 import voiceclone
 from voiceclone._errors import RATE_LIMIT_CODES
@@ -51,9 +51,13 @@ LABELS = {
 
 
 @contextlib.contextmanager
-def redis_process() -> Iterator[str]:
-    """A throwaway redis-server (the tests' own) on a free loopback port; yields its URL."""
-    with contextlib.closing(RedisServer()) as server:
+def redis_process(cluster: bool = False) -> Iterator[str]:
+    """A throwaway redis-server (the tests' own) on a free loopback port; yields its URL.
+
+    With ``cluster``, a 3-node Redis Cluster, and the URL of one of its nodes (the
+    clients find out it is a cluster).
+    """
+    with contextlib.closing(RedisCluster() if cluster else RedisServer()) as server:
         server.start()
         yield server.url
 
@@ -101,7 +105,7 @@ async def run_setup(name: str, args: argparse.Namespace) -> dict[str, Any]:
     rpm = None if name == "auto" else args.rpm
     with (
         emulator_process("--rpm", str(args.rpm), "--burst", str(args.burst)) as base_url,
-        redis_process() as redis,
+        redis_process(cluster=getattr(args, "cluster", False)) as redis,
     ):
         file_id = await upload_sample(base_url)
         procs = [
@@ -183,6 +187,9 @@ def main() -> None:
     parser.add_argument("--rpm", type=float, default=600.0, help="the emulator's limit R")
     parser.add_argument("--burst", type=int, default=5, help="the emulator's bucket B")
     parser.add_argument("--only", choices=tuple(LABELS), action="append", help="run only these")
+    parser.add_argument(
+        "--cluster", action="store_true", help="share through a 3-node Redis Cluster (a node's URL)"
+    )
     parser.add_argument("--plot", help="draw each set-up's requests per second here (SVG)")
     args = parser.parse_args()
     ideal = args.workers * args.n / args.rpm * 60.0

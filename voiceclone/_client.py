@@ -35,7 +35,7 @@ import sys
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
 import aiohttp
 import attrs
@@ -212,13 +212,18 @@ class Client:
         trust_env: bool = False,
         on_retry: OnRetry | None = None,
         on_response: OnResponse | None = None,
-        redis: str | RedisClient | None = None,
+        redis: str | RedisClient | Literal[False] | None = None,
         fallback: str = "local",
     ) -> None:
-        # Redacted at once: if anything below raises, its traceback's locals show no key.
+        # Redacted at once: if anything below raises, its traceback's locals show no key
+        # (nor a Redis or proxy URL's password).
         api_key = Redacted(
             api_key if api_key is not None else os.environ.get("MINIMAX_API_KEY", "")
         )
+        if isinstance(redis, str):
+            redis = Redacted(redis)
+        if isinstance(proxy, str):
+            proxy = Redacted(proxy)
         self._key = check_key(api_key)
         self._headers = request_headers(default_headers, self._key)
         self._proxy = check_proxy(proxy)

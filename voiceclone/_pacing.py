@@ -186,8 +186,11 @@ class RateGate:
         """
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if not self._queue and self._start() <= now:
-            return self._depart(now, now)  # the common case: the gate is not the bottleneck
+        start = self._start()
+        if not self._queue and start <= now:  # the common case: the gate is not the bottleneck
+            # A slot barely missed anchors the next interval, as a late wake-up does
+            # below (and as the shared gate's script does for every departure).
+            return self._depart(start if now - start <= LATE_WAKE / self._rate else now, now)
         # Everyone queued ahead leaves one interval apart.
         if deadline is not None and self._start() + len(self._queue) / self._rate > deadline:
             raise _out_of_time()

@@ -23,13 +23,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import uuid
 from typing import Final
 
 from ._errors import ConfigurationError, RateGateUnavailableError
 from ._pacing import Alarm, Gate, GateStats, RateGate, _out_of_time
-from ._redis_conn import RedisHandle, account_tag, call_within, redis_errors, resolve
-from ._redis_gate_lua import SCRIPT
+from ._redis_conn import (
+    RedisHandle,
+    UnreadableReply,
+    account_tag,
+    call_within,
+    redis_errors,
+    resolve,
+)
+from ._redis_gate_lua import ACQUIRE, LEAVE, LIMITED, REPLY_LENGTH
 
 __all__ = ["FALLBACKS", "SharedGate", "make_gate"]
 
@@ -39,8 +47,10 @@ FALLBACKS: Final = ("local", "open", "fail")
 #: Seconds an account's keys outlive its last request: long enough to keep a learned
 #: pace across a pause between batches, short enough that nothing lingers.
 STATE_TTL: Final = 900.0
-#: A worker counts as live for the fallback's fair share if it asked the gate this
-#: recently (longer than the longest cooldown, so a waiting worker still counts).
+#: A worker counts as live (its limit holds the account's pace down; it takes a
+#: share of the fallback) if it asked the gate this recently: longer than the
+#: longest cooldown, so a waiting worker still counts. A client that closes leaves
+#: at once; one that was killed, within this.
 HEARTBEAT: Final = 90.0
 #: Seconds one script call may take before Redis counts as stalled.
 CALL_TIMEOUT: Final = 1.0
@@ -66,6 +76,24 @@ def make_gate(
     return SharedGate(requests_per_minute, handle, account_tag(api_key, base_url), fallback)
 
 
+def _new_process_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+#: This process among the account's workers (a forked child gets its own): the
+#: fallback's fair share divides by processes, however many clients each makes.
+_process_id = _new_process_id()
+
+
+def _forked() -> None:
+    global _process_id
+    _process_id = _new_process_id()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
 class SharedGate:
     """Paces every client of one account on one Redis as one.
 
@@ -82,9 +110,12 @@ class SharedGate:
         self._limit = requests_per_minute
         self._ceiling = "" if requests_per_minute is None else repr(requests_per_minute / 60.0)
         self._handle = handle
-        self._keys = [f"voiceclone:{tag}:{part}" for part in ("gate", "sent", "spent", "workers")]
+        self._keys = [
+            f"voiceclone:{tag}:{part}" for part in ("gate", "sent", "spent", "workers", "told")
+        ]
         self._fallback_kind = fallback
-        self._worker = uuid.uuid4().hex
+        self._worker = f"{_process_id}:{uuid.uuid4().hex[:16]}"
+        self._said_cap: float | None = None  # the lower limit this client warned about
         self._errors = redis_errors()
         self._turn = asyncio.Lock()  # first come, first served; the head holds a reservation
         self._pending = 0  # successes not yet reported to Redis
@@ -109,12 +140,10 @@ class SharedGate:
             return GateStats(pace, self._rate_limited, self._cooldowns, gate="fallback")
         return GateStats(self._rate * 60.0, self._rate_limited, self._cooldowns, gate="shared")
 
-    async def _run(self, op: str, arg: str, hint: float = 0.0) -> tuple[bool, float, int]:
+    async def _run(self, script: str, arg: str, hint: float = 0.0) -> tuple[bool, float, int]:
         """One script call, reporting the successes counted since the last one."""
-        script = self._handle.script(SCRIPT)
         successes, self._pending = self._pending, 0
         args: list[str | int | float] = [
-            op,
             self._worker,
             successes,
             self._ceiling,
@@ -122,18 +151,47 @@ class SharedGate:
             HEARTBEAT,
             arg,
             hint,
+            "",  # Redis's own clock
         ]
         try:
+            await call_within(self._handle.ready(), CALL_TIMEOUT)
             # redis-py loads the script again by itself when Redis answers NOSCRIPT.
-            reply = await call_within(script(keys=self._keys, args=args), CALL_TIMEOUT)
+            reply = await call_within(
+                self._handle.script(script)(keys=self._keys, args=args), CALL_TIMEOUT
+            )
         except BaseException:
             self._pending += successes  # not delivered: report them next time
             raise
-        ok, wait, generation, workers, rate = reply
-        self._workers = max(1, int(workers))
-        rate_value = float(rate)
+        try:
+            if len(reply) != REPLY_LENGTH:
+                raise ValueError
+            ok, wait, generation = int(reply[0]), float(reply[1]), int(reply[2])
+            workers, rate_value = int(reply[3]), float(reply[4])
+            cap = float(reply[5]) if reply[5] not in (b"", "") else None
+        except (TypeError, ValueError):
+            # +OK, nil, a wrong-length array: something that is not our script's Redis
+            # (a proxy, a stub). Treated as Redis being down: the fallback paces.
+            raise UnreadableReply from None
+        if not (math.isfinite(wait) and math.isfinite(rate_value)):
+            raise UnreadableReply
+        self._workers = max(1, workers)
         self._rate = rate_value if rate_value > 0 else math.inf
-        return bool(ok), float(wait), int(generation)
+        self._say_disagreement(cap)
+        return bool(ok), wait, generation
+
+    def _say_disagreement(self, cap: float | None) -> None:
+        """One WARNING when a live worker of the account was told a lower limit."""
+        if cap is None or self._limit is None or cap * 60.0 >= self._limit * (1 - 1e-9):
+            return
+        if self._said_cap is not None and math.isclose(self._said_cap, cap):
+            return
+        self._said_cap = cap
+        logger.warning(
+            "shared rate gate: this client was told %.6g requests/min and another live "
+            "worker of the account %.6g/min: the account is paced at %.6g/min until that "
+            "worker leaves",
+            self._limit, cap * 60.0, cap * 60.0,
+        )  # fmt: skip
 
     async def acquire(self, deadline: float | None = None) -> int:
         """Wait for this request's turn; returns the generation to report back with.
@@ -155,7 +213,7 @@ class SharedGate:
                     return await self._acquire_fallback(deadline)
                 max_wait = "" if deadline is None else repr(deadline - loop.time())
                 try:
-                    ok, wait, generation = await self._run("acquire", max_wait)
+                    ok, wait, generation = await self._run(ACQUIRE, max_wait)
                 except self._errors as exc:
                     self._fall_back(exc)
                     return await self._acquire_fallback(deadline)
@@ -232,7 +290,7 @@ class SharedGate:
                 await self._fallback.on_rate_limited(-1 - generation, retry_after)
             return
         try:
-            started, _, _ = await self._run("limited", str(generation), retry_after or 0.0)
+            started, _, _ = await self._run(LIMITED, str(generation), retry_after or 0.0)
         except self._errors as exc:
             self._fall_back(exc)
             return
@@ -241,5 +299,17 @@ class SharedGate:
             self._alarm.poke()  # wake the head: its slot predates the cooldown
 
     async def aclose(self) -> None:
-        """Close the Redis client if this gate made it (never a borrowed one)."""
-        await self._handle.aclose()
+        """Leave the account's live workers, then close a Redis client this gate made.
+
+        Leaving lets the account's pace follow the limits of the workers still
+        there at once (and their fallback share grow); one bounded try, since a
+        worker that does not leave stops counting within `HEARTBEAT` anyway.
+        """
+        try:
+            if not self._down and self._handle.made:
+                script = self._handle.script(LEAVE)
+                await call_within(script(keys=self._keys, args=[self._worker]), CALL_TIMEOUT)
+        except self._errors:
+            pass
+        finally:
+            await self._handle.aclose()

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
+from ._config import Redacted
 from ._errors import JournalError, ValidationError, VoiceCloneError, VoiceIdConflictError
 from ._job_journal import Claim, ClaimLost, Recorded
 from ._journal_lines import (
@@ -138,6 +139,8 @@ class RedisJournal:
     def __init__(
         self, redis: str | RedisClient, name: str, *, lease: float = LEASE, outage: float = OUTAGE
     ) -> None:
+        if isinstance(redis, str):  # its password stays out of this frame's locals
+            redis = Redacted(redis)
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise ValidationError("name", "must be a non-empty string of at most 200 characters")
         if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease >= 1:
@@ -167,7 +170,11 @@ class RedisJournal:
         self._errors = redis_errors()
 
     def __repr__(self) -> str:
-        return f"RedisJournal(name={self.name!r}, lease={self.lease}, outage={self.outage})"
+        # getattr: a traceback printed with its locals reprs a journal __init__ refused.
+        return (
+            f"RedisJournal(name={getattr(self, 'name', None)!r}, "
+            f"lease={getattr(self, 'lease', None)}, outage={getattr(self, 'outage', None)})"
+        )
 
     # -- keys and calls ------------------------------------------------------------------
 
@@ -209,6 +216,7 @@ class RedisJournal:
         wait = _RETRY_FIRST
         while True:
             try:
+                await call_within(self._handle.ready(), CALL_TIMEOUT)
                 result = await call_within(call(), CALL_TIMEOUT)
             except self._errors as exc:
                 if loop.time() + wait > deadline:
@@ -237,8 +245,10 @@ class RedisJournal:
     async def _script(
         self, name: str, source: str, keys: list[str], args: list[Any], *, patient: bool = True
     ) -> Any:
-        script = self._handle.script(source)
-        return await self._call(name, lambda: script(keys=keys, args=args), patient=patient)
+        # Looked up inside the call: the handle makes its client (`ready`) first.
+        return await self._call(
+            name, lambda: self._handle.script(source)(keys=keys, args=args), patient=patient
+        )
 
     # -- the batch (`_job_journal.JobJournal`) -------------------------------------------
 
@@ -299,7 +309,16 @@ class RedisJournal:
         self._claiming.add(voice_id)
         reply = await self._script("claiming", CLAIM, keys, args)
         self._claiming.discard(voice_id)
-        state, detail, lost = _text(reply[0]), reply[1], int(reply[2])
+        try:
+            state, detail, lost = _text(reply[0]), reply[1], int(reply[2])
+            sent = state == "claimed" and int(reply[3]) == 1
+            busy_ms = int(detail) if state == "busy" else 0
+        except (TypeError, ValueError, IndexError, AttributeError, UnicodeDecodeError):
+            raise JournalError(
+                f"journal {self.name!r}: Redis answered a claim with something unreadable "
+                "(a proxy or a server that is not Redis?)",
+                path=self.name,
+            ) from None
         if lost and self._epoch:
             logger.warning(
                 "journal %r: its records are gone from Redis (restarted without "
@@ -314,8 +333,8 @@ class RedisJournal:
         if state == "claimed":
             holder = f"{self._worker}:{_text(detail)}"
             self._held[voice_id] = holder
-            return Claim(voice_id, held=True, token=holder, sent=int(reply[3]) == 1)
-        return Claim(voice_id, busy_for=max(0.0, int(detail) / 1000.0))
+            return Claim(voice_id, held=True, token=holder, sent=sent)
+        return Claim(voice_id, busy_for=max(0.0, busy_ms / 1000.0))
 
     async def announce(self, claim: Claim, file_id: int, prompt_file_id: int | None) -> None:
         """Record that the clone request leaves now, if the claim is still this worker's."""

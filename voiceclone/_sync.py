@@ -20,7 +20,7 @@ import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Concatenate, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, Final, Literal, ParamSpec, TypeVar
 
 from ._client import Client
 from ._errors import ConfigurationError
@@ -269,7 +269,7 @@ class SyncClient:
         trust_env: bool = False,
         on_retry: OnRetry | None = None,
         on_response: OnResponse | None = None,
-        redis: str | RedisClient | None = None,
+        redis: str | RedisClient | Literal[False] | None = None,
         fallback: str = "local",
     ) -> None:
         # Built here, in the caller's thread, so a bad argument raises at once;
