@@ -28,6 +28,7 @@ from voiceclone import (
     Voice,
     VoiceCloneError,
 )
+from voiceclone._breaker import AccountBreaker
 from voiceclone.emulator import Emulator, Fault
 from voiceclone.testing import TEST_API_KEY, sample_wav
 
@@ -324,6 +325,12 @@ def _no_fault_left(emu: Emulator, endpoint: str) -> None:
     assert emu.pending_faults(endpoint) == 0
 
 
+def _a_fresh_account(client: Client) -> None:
+    # An example may answer as an account that cannot clone (1004, 1008, ...): the
+    # client then stops sending, by design. Each example is another account.
+    client._breaker = AccountBreaker()
+
+
 # -- tests -----------------------------------------------------------------------------------
 
 
@@ -343,6 +350,7 @@ async def test_voice_clone_answers(
     content_type: str,
     wait: str | None,
 ) -> None:
+    _a_fresh_account(client)
     emu.inject(fault(body, status, content_type, wait), endpoint="voice_clone")
     await outcome_of(client.clone(file_id=file_id, voice_id=VOICE_ID), check_clone_result)
     _no_fault_left(emu, "voice_clone")
@@ -353,6 +361,7 @@ async def test_voice_clone_answers(
 async def test_upload_answers(
     emu: Emulator, client: Client, body: bytes, status: int, content_type: str, wait: str | None
 ) -> None:
+    _a_fresh_account(client)
     emu.inject(fault(body, status, content_type, wait), endpoint="files/upload")
     await outcome_of(client.upload_file(SAMPLE), check_uploaded)
     _no_fault_left(emu, "files/upload")
@@ -380,6 +389,7 @@ def _voice_lists(draw: st.DrawFn) -> dict[str, Any]:
 async def test_get_voice_answers(
     emu: Emulator, client: Client, body: bytes, status: int, content_type: str, wait: str | None
 ) -> None:
+    _a_fresh_account(client)
     emu.inject(fault(body, status, content_type, wait), endpoint="get_voice")
     await outcome_of(client.list_voices("all"), check_voices)
     _no_fault_left(emu, "get_voice")

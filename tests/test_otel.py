@@ -49,6 +49,12 @@ TRACED = textwrap.dedent(
                     await client.list_voices()
                 except voiceclone.APIError:
                     pass
+                emu.inject(Fault.status(1008), endpoint="voice_clone")
+                for voice_id in ("Broke0001x", "Broke0002x"):  # the second is not sent
+                    try:
+                        await client.clone(file_id=up.file_id, voice_id=voice_id)
+                    except voiceclone.InsufficientBalanceError:
+                        pass
 
     asyncio.run(main())
     out = [
@@ -84,7 +90,12 @@ def run(script: str, *prelude: str) -> str:
 def test_a_retried_clone_is_one_span_with_a_child_per_attempt() -> None:
     out = json.loads(run(TRACED))
     spans: list[dict[str, Any]] = out["spans"]
-    clone = [s for s in spans if s["name"] == "voiceclone.clone"]
+    clone = [
+        s
+        for s in spans
+        if s["name"] == "voiceclone.clone"
+        and s["attributes"]["voiceclone.voice_id"] == "Traced0001"
+    ]
     assert len(clone) == 1
     attempts = [s for s in spans if s["parent"] == clone[0]["id"]]
     assert [s["name"] for s in attempts] == ["POST /voice_clone"] * 3
@@ -109,10 +120,15 @@ def test_a_retried_clone_is_one_span_with_a_child_per_attempt() -> None:
         for a, v in metrics["voiceclone.requests"]
         if a["url.path"] == "/voice_clone"
     }
-    assert by_code == {503: 1, 1002: 1, 0: 1}
+    assert by_code == {503: 1, 1002: 1, 0: 1, 1008: 1}
+    # The account breaker opened once: a span event and a count, labelled by code.
+    refused = [e for s in spans for e in s["events"] if e[0] == "voiceclone.account.refused"]
+    assert refused == [["voiceclone.account.refused", {"minimax.status_code": 1008}]]
+    assert metrics["voiceclone.account.refused"] == [[{"minimax.status_code": 1008}, 1]]
     assert sum(v for _, v in metrics["voiceclone.rate_limited"]) == 1
     assert sum(v for _, v in metrics["voiceclone.retries"]) == 2
-    assert sum(v for _, v in metrics["voiceclone.gate.wait"]) == 3  # one wait per attempt
+    # One wait per attempt that reached the gate (the call not sent never does).
+    assert sum(v for _, v in metrics["voiceclone.gate.wait"]) == 4
 
     text = json.dumps(out)
     for secret in (KEY, "Bearer", "secret-name", "no good", "Hi."):

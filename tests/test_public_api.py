@@ -29,6 +29,7 @@ PUBLIC = {
     "CloneJob",
     "CloneOutcome",
     "RetryPolicy",
+    "AccountStatus",
     "GateStats",
     "RetryEvent",
     "ResponseEvent",

@@ -10,6 +10,7 @@ async with voiceclone.Client() as client:
 import inspect as _inspect
 import typing as _typing
 
+from ._breaker import AccountStatus
 from ._client import Client
 from ._errors import (
     APIError,
@@ -54,6 +55,7 @@ from ._version import __version__
 
 __all__ = [
     "APIError",
+    "AccountStatus",
     "AudioError",
     "AuthenticationError",
     "Client",

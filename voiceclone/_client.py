@@ -44,6 +44,7 @@ from tenacity import RetryCallState
 from . import _batch, _jobs
 from ._answers import api_body, preview_body
 from ._audio import AudioInfo
+from ._breaker import AccountBreaker, AccountStatus
 from ._config import (
     DEFAULT_BASE_URL,
     USER_AGENT,
@@ -249,6 +250,7 @@ class Client:
             base_url=self._base_url,
         )
         self._account_id = account_id(self._key, self._base_url)
+        self._breaker = AccountBreaker()
         self._budget = RetryBudget(self._retry.budget)
         self._hooks = Hooks(on_retry, on_response)
         self._telemetry = telemetry()
@@ -281,6 +283,11 @@ class Client:
     def max_in_flight(self) -> int:
         """The cap on requests on the wire at once, for the whole client."""
         return self._max_in_flight
+
+    @property
+    def account_status(self) -> AccountStatus:
+        """Whether calls are being sent: the account breaker's state (see `AccountStatus`)."""
+        return self._breaker.status
 
     @property
     def rate_stats(self) -> GateStats:
@@ -446,6 +453,9 @@ class Client:
         telemetry = call.observed
         with telemetry.attempt(request.method, request.path, call.attempts, request.voice_id):
             generation = 0
+            # An account that answered "no" (a dead key, no balance) is not sent to again,
+            # but for one probe now and then.
+            self._breaker.admit(paced=request.paced)
             if request.paced:
                 loop = asyncio.get_running_loop()
                 started = loop.time()
@@ -464,6 +474,13 @@ class Client:
             except TransportError as exc:
                 call.ambiguous = call.ambiguous or exc.request_sent
                 raise
+            except APIError as exc:
+                release = self._breaker.refused(exc, request.voice_id)
+                if release is not None:
+                    telemetry.account_refused(exc.status_code)
+                    self._gate.release_waiting(release)  # queued calls end now, unsent
+                raise
+            self._breaker.accepted(paced=request.paced)
             if request.paced:
                 await self._gate.on_success()
             return reply

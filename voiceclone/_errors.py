@@ -167,7 +167,14 @@ class APIError(VoiceCloneError):
     Unknown codes are raised as a plain `APIError` with their code and message kept.
     A gateway's HTTP error (5xx, 429, 401/403, 404) has ``http_status`` set and no
     ``status_code``.
+
+    Attributes:
+        request_sent: ``False`` when the client did not send the request because
+            the account had already answered this (the account breaker: a dead
+            key, no balance, a spent quota); the message says when.
     """
+
+    request_sent: bool = True
 
 
 class RateLimitError(APIError):

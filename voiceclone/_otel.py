@@ -66,6 +66,11 @@ class Telemetry:
         self._gate_wait = meter.create_histogram(
             "voiceclone.gate.wait", unit="s", description="Time spent waiting at the rate gate"
         )
+        self._account_refused = meter.create_counter(
+            "voiceclone.account.refused",
+            unit="{opening}",
+            description="Times the account breaker opened, by status code",
+        )
 
     @property
     def active(self) -> bool:
@@ -140,6 +145,12 @@ class Telemetry:
     def retried(self, path: str, error: BaseException) -> None:
         self._retries.add(1, {"url.path": path, "error.type": type(error).__name__})
 
+    def account_refused(self, status_code: int | None) -> None:
+        """The account breaker opened on this attempt's answer."""
+        code: dict[str, Any] = {"minimax.status_code": status_code or 0}
+        self._trace.get_current_span().add_event("voiceclone.account.refused", code)
+        self._account_refused.add(1, code)
+
 
 class Silent:
     """`Telemetry` while nothing receives it: the same calls, recording nothing.
@@ -169,6 +180,9 @@ class Silent:
         pass
 
     def retried(self, path: str, error: BaseException) -> None:
+        pass
+
+    def account_refused(self, status_code: int | None) -> None:
         pass
 
 

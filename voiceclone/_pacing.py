@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 import attrs
@@ -106,6 +107,10 @@ class Gate(Protocol):
         """Refused for its rate; ``retry_after`` is the server's hint, in seconds, if any."""
         ...
 
+    def release_waiting(self, error: Callable[[], BaseException]) -> None:
+        """Make every call waiting in this process raise ``error()`` instead of leaving."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -170,6 +175,10 @@ class RateGate:
         self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
         self._held = False  # a request had to wait at the gate since the last success
         self._alarm = Alarm()
+        # Times the waiting calls were released (the account breaker opened), and what
+        # the released raise.
+        self._released = 0
+        self._release_error: Callable[[], BaseException] | None = None
 
     @property
     def stats(self) -> GateStats:
@@ -197,10 +206,13 @@ class RateGate:
         self._held = True
         turn: asyncio.Future[None] = loop.create_future()
         self._queue.append(turn)
+        released = self._released
         try:
             if self._queue[0] is not turn:
                 await turn  # woken when this task reaches the head of the queue
             while True:
+                if self._released != released and self._release_error is not None:
+                    raise self._release_error()
                 now = loop.time()
                 start = self._start()
                 if start <= now:
@@ -286,6 +298,16 @@ class RateGate:
         else:
             self._cooldown = min(max(COOLDOWN_INTERVALS / self._rate, MIN_COOLDOWN), MAX_COOLDOWN)
         self._closed_until = max(self._closed_until, now + self._cooldown)
+        self._poke()
+
+    def release_waiting(self, error: Callable[[], BaseException]) -> None:
+        """Make every call waiting now raise ``error()`` instead of leaving."""
+        if not self._queue:
+            return
+        self._released += 1
+        self._release_error = error
+        for turn in self._queue:
+            _wake(turn)
         self._poke()
 
     async def aclose(self) -> None:

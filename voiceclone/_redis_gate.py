@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import uuid
+from collections.abc import Callable
 from typing import Final
 
 from ._errors import ConfigurationError, RateGateUnavailableError
@@ -128,6 +129,9 @@ class SharedGate:
         self._probe_at = -math.inf
         self._probe_pause = PROBE_FIRST
         self._alarm = Alarm()
+        # Times the calls waiting here were released (the account breaker opened).
+        self._released = 0
+        self._release_error: Callable[[], BaseException] | None = None
 
     def __repr__(self) -> str:
         return f"<SharedGate {'fallback' if self._down else 'shared'}>"
@@ -200,6 +204,7 @@ class SharedGate:
         a rate-limit answer is reported to the gate that let the request go.
         """
         loop = asyncio.get_running_loop()
+        released = self._released
         try:
             if deadline is None:
                 await self._turn.acquire()
@@ -209,6 +214,8 @@ class SharedGate:
             raise _out_of_time() from None
         try:
             while True:
+                if self._released != released and self._release_error is not None:
+                    raise self._release_error()
                 if self._down and loop.time() < self._probe_at:
                     return await self._acquire_fallback(deadline)
                 max_wait = "" if deadline is None else repr(deadline - loop.time())
@@ -297,6 +304,14 @@ class SharedGate:
         if started:
             self._cooldowns += 1
             self._alarm.poke()  # wake the head: its slot predates the cooldown
+
+    def release_waiting(self, error: Callable[[], BaseException]) -> None:
+        """Make every call waiting in this process raise ``error()`` instead of leaving."""
+        self._released += 1
+        self._release_error = error
+        self._alarm.poke()
+        if self._fallback is not None:
+            self._fallback.release_waiting(error)
 
     async def aclose(self) -> None:
         """Leave the account's live workers, then close a Redis client this gate made.

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mappi
 from types import TracebackType
 from typing import TYPE_CHECKING, Concatenate, Final, Literal, ParamSpec, TypeVar
 
+from ._breaker import AccountStatus
 from ._client import Client
 from ._errors import ConfigurationError
 from ._events import OnResponse, OnRetry
@@ -297,6 +298,11 @@ class SyncClient:
 
     def __repr__(self) -> str:
         return "Sync" + repr(self._client)
+
+    @property
+    def account_status(self) -> AccountStatus:
+        """Whether calls are being sent (see `Client.account_status`)."""
+        return self._client.account_status
 
     @property
     def account_id(self) -> str:

@@ -9,12 +9,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from rich.console import Console
 from rich.markup import escape
 
-from voiceclone import JournalError, RedisJournal, ValidationError
+from voiceclone import APIError, JournalError, RedisJournal, ValidationError
+from voiceclone._breaker import is_account_refusal
 from voiceclone._cli._cmd_shared import print_status, redis_url, shared_journal
 from voiceclone._cli._connect import make_client
 from voiceclone._cli._dispatch import silence_closed_pipes
@@ -86,6 +87,33 @@ def summary_line(rows: Sequence[ResultRow], progress: BatchProgress) -> str:
         f"{progress.elapsed:.1f} s"
     )
     return text
+
+
+#: What to do about each answer that stops the account's calls (`_breaker`).
+_ACCOUNT_ADVICE: Final = {
+    1004: "check the API key",
+    2049: "check the API key and its region's base URL",
+    1008: "top up",
+    1028: "wait for the quota to renew or raise it",
+    1030: "wait for the quota to renew or raise it",
+    2056: "wait for the 5-hour usage window to pass",
+    2038: "verify the account for voice cloning",
+}
+
+
+def account_line(rows: Sequence[ResultRow]) -> str | None:
+    """Why the batch stopped sending, when the account answered it cannot clone."""
+    refusals = [r.error for r in rows if r.error is not None and is_account_refusal(r.error)]
+    if not refusals:
+        return None
+    first = refusals[0]
+    assert isinstance(first, APIError)
+    unsent = sum(not getattr(error, "request_sent", True) for error in refusals)
+    advice = _ACCOUNT_ADVICE.get(first.status_code or 0, "fix the account")
+    return (  # plain text: ui.error prints it as it is
+        f"the account cannot clone ({first.status_code} {first.status_msg or ''}".rstrip()
+        + f"): {unsent:,} voices not sent; {advice}, then re-run to resume"
+    )
 
 
 def _skipped_row(invalid: InvalidRow) -> ResultRow:
@@ -240,6 +268,9 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
     if shown:
         human.print(results_table(shown, width=human.width))
     human.print(summary_line(rows, progress), soft_wrap=True)
+    account = account_line(rows)
+    if account is not None:
+        ui.error(account)
     if journal is not None:
         ui.note(f"[dim]journal: {escape(str(journal))}[/]")
     if all(row.ok for row in rows):

@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Final
 
 from voiceclone import AuthenticationError, ConfigurationError
+from voiceclone._breaker import is_account_refusal
 
 __all__ = [
+    "ACCOUNT",
     "CONFIG",
     "FAILED",
     "INTERRUPTED",
@@ -34,6 +36,10 @@ CONFIG: Final = 3
 #: The batch journal (or the ``--out`` file) cannot be read or written: a full disk,
 #: a damaged file. What the journal recorded stays valid and a re-run resumes.
 JOURNAL: Final = 4
+#: The account cannot clone: no balance, a spent quota, no cloning permission (a
+#: dead key is `CONFIG`). The batch stopped sending; what was
+#: not sent is sent by a re-run once the account is fixed.
+ACCOUNT: Final = 5
 #: Stopped by Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED: Final = 130
 #: The reader of stdout went away (``| head``): 128 + SIGPIPE, what a shell reports
@@ -52,9 +58,13 @@ class SetupError(UsageError):
 
 
 def failure_status(*errors: BaseException | None) -> int:
-    """`FAILED`, or `CONFIG` when one of ``errors`` is the setup's rather than a voice's.
+    """`FAILED`, or `CONFIG` / `ACCOUNT` when one of ``errors`` is not about a voice.
 
-    The setup's: a key the server refuses, a bad base URL; retrying will not help.
+    The setup's (`CONFIG`): a key the server refuses, a bad base URL. The account's
+    (`ACCOUNT`): no balance, a spent quota, no cloning permission.
+    Retrying will not help until either is fixed.
     """
     setup = any(isinstance(error, (AuthenticationError, ConfigurationError)) for error in errors)
-    return CONFIG if setup else FAILED
+    if setup:
+        return CONFIG
+    return ACCOUNT if any(is_account_refusal(error) for error in errors if error) else FAILED

@@ -12,6 +12,7 @@ from typing import Final
 from voiceclone import __version__
 from voiceclone._cli._cmd_shared import add_options as add_shared_options
 from voiceclone._cli._exit import (
+    ACCOUNT,
     CONFIG,
     FAILED,
     INTERRUPTED,
@@ -39,6 +40,8 @@ exit status:
   {USAGE:<4} usage or input error: nothing was sent
   {CONFIG:<4} configuration or authentication: no API key, a key refused, a bad base URL
   {JOURNAL:<4} the journal (or the --out file) cannot be written or read; a re-run resumes
+  {ACCOUNT:<4} the account cannot clone (no balance, a spent quota, no permission): sending stopped;
+       a re-run once it is fixed sends what was not sent
   {INTERRUPTED:<4} interrupted by Ctrl-C; a batch re-run with the same journal resumes
   {PIPE_CLOSED:<4} stdout was closed by its reader (| head)
   {TERMINATED:<4} stopped by SIGTERM; a batch re-run resumes

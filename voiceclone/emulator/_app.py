@@ -214,6 +214,10 @@ class Emulator:
         """
         self._picker.inject(fault, endpoint, times, voice_id)
 
+    def clear_faults(self) -> None:
+        """Drop every injected fault still queued (random faults are `faults`)."""
+        self._picker.clear()
+
     def pending_faults(self, endpoint: str = "voice_clone") -> int:
         """How many injected faults still wait for ``endpoint``."""
         return self._picker.pending(endpoint)

@@ -246,6 +246,10 @@ class FaultPicker:
             raise ValueError("times must be >= 0")
         self._queues.setdefault(endpoint, deque()).extend([(fault, voice_id)] * times)
 
+    def clear(self) -> None:
+        """Drop every queued fault."""
+        self._queues.clear()
+
     def pending(self, endpoint: str = "*") -> int:
         """How many queued faults wait for ``endpoint`` (``"*"``: the wildcard queue)."""
         return len(self._queues.get(endpoint, ()))
