@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as redis_asyncio
 from conftest import KEY, new_client
 from redis_server import RedisServer, redis_server
 
@@ -194,3 +195,58 @@ async def test_the_cli_stops_with_a_line_saying_why_and_status_5(
     assert "not sent" in text
     assert "re-run to resume" in text
     assert clones_sent(emu) <= 3
+
+
+# -- shared through Redis ------------------------------------------------------------------
+
+
+async def _clone_one(emu: Emulator, url: str, voice_id: str) -> voiceclone.CloneOutcome:
+    """One short-lived client cloning one voice, as a Celery task per voice does."""
+    async with new_client(emu.base_url, requests_per_minute=600, redis=url) as client:
+        up = await client.upload_file(sample_wav(10.5))
+        return (await client.clone_all([CloneRequest(up.file_id, voice_id)]))[0]
+
+
+async def test_short_lived_clients_sharing_redis_stop_after_the_first_refusal(
+    emu: Emulator, redis_server: RedisServer
+) -> None:
+    no_balance(emu)
+    outcomes = [await _clone_one(emu, redis_server.url, f"Task{i:04d}x") for i in range(6)]
+    assert clones_sent(emu) == 1  # only the first task's request reached the server
+    assert all(isinstance(o.error, InsufficientBalanceError) for o in outcomes)
+    unsent = [o.error for o in outcomes[1:] if o.error is not None and not o.error.request_sent]
+    assert len(unsent) == 5
+    assert "Task0000x" in unsent[0].message  # the request the account answered
+
+
+async def test_one_probe_per_interval_across_workers_and_a_success_closes_it_for_all(
+    emu: Emulator, redis_server: RedisServer
+) -> None:
+    no_balance(emu)
+    await _clone_one(emu, redis_server.url, "First0000x")
+    direct = redis_asyncio.Redis.from_url(redis_server.url)
+    try:
+        (state,) = [k async for k in direct.scan_iter(match="voiceclone:{*}:gate")]
+
+        async def interval_passes() -> None:
+            await direct.hset(state, "probe_at", "0")
+
+        await interval_passes()
+        # Three workers at once: one of them is the probe; still no balance.
+        await asyncio.gather(
+            *(_clone_one(emu, redis_server.url, f"Probe{i}000x") for i in range(3))
+        )
+        assert clones_sent(emu) == 2
+        emu.clear_faults()  # topped up
+        others = [await _clone_one(emu, redis_server.url, f"Early{i}000x") for i in range(2)]
+        assert [(o.ok, o.error and o.error.request_sent) for o in others] == [(False, False)] * 2
+        assert clones_sent(emu) == 2  # no probe before the interval
+        await interval_passes()
+        probe = await _clone_one(emu, redis_server.url, "Probe9999x")
+        assert probe.ok  # the probe succeeded: closed for every worker
+        after = await asyncio.gather(
+            *(_clone_one(emu, redis_server.url, f"After{i}000x") for i in range(3))
+        )
+        assert [o.error for o in after] == [None] * 3
+    finally:
+        await direct.aclose()

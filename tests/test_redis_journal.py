@@ -118,7 +118,12 @@ async def test_a_journal_made_from_a_url_serves_batch_after_batch_and_leaves_no_
                 ]
                 assert all(o.ok for o in outcomes)
                 assert sum(not o.resumed for o in outcomes) == 2
-                # Only this test's own connection is left: the batch's client is closed.
+                # Only this test's own connection is left: the batch's client is closed
+                # (the server notices a closed socket a moment later: look a few times).
+                for _ in range(200):
+                    if len(await direct.client_list()) == 1:
+                        break
+                    await asyncio.sleep(0.01)
                 assert len(await direct.client_list()) == 1
     finally:
         await direct.aclose()

@@ -34,6 +34,7 @@ batch mixing models must not be stopped by it).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from typing import Final
 
 import attrs
 
-from ._errors import APIError, AuthenticationError, VoiceCloneError
+from ._errors import APIError, AuthenticationError, VoiceCloneError, error_for_status
 
 __all__ = [
     "ACCOUNT_CODES",
@@ -49,6 +50,8 @@ __all__ = [
     "AccountBreaker",
     "AccountStatus",
     "is_account_refusal",
+    "refusal_from_record",
+    "refusal_record",
 ]
 
 logger = logging.getLogger("voiceclone")
@@ -106,6 +109,36 @@ class _Refusal:
         )
         made.request_sent = False
         return made
+
+
+def refusal_record(error: APIError, voice_id: str | None) -> str:
+    """The refusal as the shared gate keeps it in Redis for every worker of the account."""
+    return json.dumps(
+        {
+            "code": error.status_code,
+            "msg": error.status_msg,
+            "voice_id": voice_id,
+            "at": time.time(),
+        }
+    )
+
+
+def refusal_from_record(record: str) -> APIError:
+    """The error a call gets, unsent, from a refusal another worker recorded.
+
+    Raises:
+        ValueError: the record is not one (a damaged or foreign value).
+    """
+    fields = json.loads(record)
+    code, msg, voice_id, at = fields["code"], fields["msg"], fields["voice_id"], fields["at"]
+    if not isinstance(code, int) or code not in ACCOUNT_CODES:
+        raise ValueError("not an account refusal")
+    if not (msg is None or isinstance(msg, str)) or not (
+        voice_id is None or isinstance(voice_id, str)
+    ):
+        raise ValueError("not an account refusal")
+    when = dt.datetime.fromtimestamp(float(at), dt.timezone.utc)
+    return _Refusal(error_for_status(code, msg), voice_id, when).not_sent()
 
 
 class AccountBreaker:

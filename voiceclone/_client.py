@@ -44,7 +44,7 @@ from tenacity import RetryCallState
 from . import _batch, _jobs
 from ._answers import api_body, preview_body
 from ._audio import AudioInfo
-from ._breaker import AccountBreaker, AccountStatus
+from ._breaker import AccountBreaker, AccountStatus, is_account_refusal
 from ._config import (
     DEFAULT_BASE_URL,
     USER_AGENT,
@@ -479,6 +479,8 @@ class Client:
                 if release is not None:
                     telemetry.account_refused(exc.status_code)
                     self._gate.release_waiting(release)  # queued calls end now, unsent
+                if is_account_refusal(exc):  # every worker sharing the account stops too
+                    await self._gate.on_account_refused(exc, request.voice_id)
                 raise
             self._breaker.accepted(paced=request.paced)
             if request.paced:

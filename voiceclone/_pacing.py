@@ -42,7 +42,7 @@ from typing import Protocol
 
 import attrs
 
-from ._errors import OutOfTime
+from ._errors import APIError, OutOfTime
 
 __all__ = ["Alarm", "Gate", "GateStats", "RateGate"]
 
@@ -109,6 +109,10 @@ class Gate(Protocol):
 
     def release_waiting(self, error: Callable[[], BaseException]) -> None:
         """Make every call waiting in this process raise ``error()`` instead of leaving."""
+        ...
+
+    async def on_account_refused(self, error: APIError, voice_id: str | None) -> None:
+        """The account answered that it cannot clone: tell every worker that shares it."""
         ...
 
     async def aclose(self) -> None: ...
@@ -299,6 +303,9 @@ class RateGate:
             self._cooldown = min(max(COOLDOWN_INTERVALS / self._rate, MIN_COOLDOWN), MAX_COOLDOWN)
         self._closed_until = max(self._closed_until, now + self._cooldown)
         self._poke()
+
+    async def on_account_refused(self, error: APIError, voice_id: str | None) -> None:
+        """Nothing to share: the client's breaker holds the refusal."""
 
     def release_waiting(self, error: Callable[[], BaseException]) -> None:
         """Make every call waiting now raise ``error()`` instead of leaving."""

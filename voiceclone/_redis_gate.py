@@ -28,7 +28,8 @@ import uuid
 from collections.abc import Callable
 from typing import Final
 
-from ._errors import ConfigurationError, RateGateUnavailableError
+from ._breaker import refusal_from_record, refusal_record
+from ._errors import APIError, ConfigurationError, RateGateUnavailableError
 from ._pacing import Alarm, Gate, GateStats, RateGate, _out_of_time
 from ._redis_conn import (
     RedisHandle,
@@ -38,7 +39,7 @@ from ._redis_conn import (
     redis_errors,
     resolve,
 )
-from ._redis_gate_lua import ACQUIRE, LEAVE, LIMITED, REPLY_LENGTH
+from ._redis_gate_lua import ACCOUNT, ACQUIRE, LEAVE, LIMITED, REPLY_LENGTH, REPORT
 
 __all__ = ["FALLBACKS", "SharedGate", "make_gate"]
 
@@ -129,6 +130,7 @@ class SharedGate:
         self._probe_at = -math.inf
         self._probe_pause = PROBE_FIRST
         self._alarm = Alarm()
+        self._refused: APIError | None = None  # the account's refusal, while shared
         # Times the calls waiting here were released (the account breaker opened).
         self._released = 0
         self._release_error: Callable[[], BaseException] | None = None
@@ -144,7 +146,7 @@ class SharedGate:
             return GateStats(pace, self._rate_limited, self._cooldowns, gate="fallback")
         return GateStats(self._rate * 60.0, self._rate_limited, self._cooldowns, gate="shared")
 
-    async def _run(self, script: str, arg: str, hint: float = 0.0) -> tuple[bool, float, int]:
+    async def _run(self, script: str, arg: str, hint: float = 0.0) -> tuple[int, float, int]:
         """One script call, reporting the successes counted since the last one."""
         successes, self._pending = self._pending, 0
         args: list[str | int | float] = [
@@ -172,7 +174,10 @@ class SharedGate:
             ok, wait, generation = int(reply[0]), float(reply[1]), int(reply[2])
             workers, rate_value = int(reply[3]), float(reply[4])
             cap = float(reply[5]) if reply[5] not in (b"", "") else None
-        except (TypeError, ValueError):
+            refused = reply[6].decode() if isinstance(reply[6], bytes) else str(reply[6])
+            # Read now: a refusal that cannot be read is a server to distrust.
+            self._refused = refusal_from_record(refused) if refused else None
+        except (TypeError, ValueError, KeyError, OverflowError, UnicodeDecodeError):
             # +OK, nil, a wrong-length array: something that is not our script's Redis
             # (a proxy, a stub). Treated as Redis being down: the fallback paces.
             raise UnreadableReply from None
@@ -181,7 +186,7 @@ class SharedGate:
         self._workers = max(1, workers)
         self._rate = rate_value if rate_value > 0 else math.inf
         self._say_disagreement(cap)
-        return bool(ok), wait, generation
+        return ok, wait, generation
 
     def _say_disagreement(self, cap: float | None) -> None:
         """One WARNING when a live worker of the account was told a lower limit."""
@@ -225,6 +230,9 @@ class SharedGate:
                     self._fall_back(exc)
                     return await self._acquire_fallback(deadline)
                 self._back()
+                if ok == 2 and self._refused is not None:
+                    # Another worker of the account was refused: this call is not sent.
+                    raise self._refused
                 if not ok:
                     raise _out_of_time()
                 if wait > 0 and not await self._alarm.sleep_until(loop.time() + wait):
@@ -280,11 +288,23 @@ class SharedGate:
             logger.info("shared rate gate reachable again: pacing through Redis")
 
     async def on_success(self) -> None:
-        """Count a success; it reaches Redis with the next script call."""
+        """Count a success; it reaches Redis with the next script call.
+
+        A probe's success (the account's breaker was open) is reported at once: it
+        closes the breaker for every worker of the account.
+        """
         if self._down and self._fallback is not None:
             await self._fallback.on_success()
-        else:
-            self._pending += 1
+            return
+        self._pending += 1
+        if self._refused is not None:
+            await self._report()
+
+    async def _report(self) -> None:
+        try:
+            await self._run(REPORT, "")
+        except self._errors as exc:
+            self._fall_back(exc)
 
     async def on_rate_limited(self, generation: int, retry_after: float | None = None) -> None:
         """A request sent in ``generation`` was refused for its rate: one round trip.
@@ -305,6 +325,15 @@ class SharedGate:
             self._cooldowns += 1
             self._alarm.poke()  # wake the head: its slot predates the cooldown
 
+    async def on_account_refused(self, error: APIError, voice_id: str | None) -> None:
+        """Open the account's breaker for every worker (or keep it open): one round trip."""
+        if self._down:
+            return  # the client's own breaker holds it meanwhile
+        try:
+            await self._run(ACCOUNT, refusal_record(error, voice_id))
+        except self._errors as exc:
+            self._fall_back(exc)
+
     def release_waiting(self, error: Callable[[], BaseException]) -> None:
         """Make every call waiting in this process raise ``error()`` instead of leaving."""
         self._released += 1
@@ -322,6 +351,8 @@ class SharedGate:
         """
         try:
             if not self._down and self._handle.made:
+                if self._pending:  # successes not yet counted: they teach the pace
+                    await call_within(self._report(), CALL_TIMEOUT)
                 script = self._handle.script(LEAVE)
                 await call_within(script(keys=self._keys, args=[self._worker]), CALL_TIMEOUT)
         except self._errors:

@@ -26,16 +26,18 @@ from __future__ import annotations
 from typing import Final
 
 from . import _pacing
+from ._breaker import PROBE_INTERVAL
 
-__all__ = ["ACQUIRE", "LEAVE", "LIMITED", "NOW_FIELD", "REPLY_LENGTH"]
+__all__ = ["ACCOUNT", "ACQUIRE", "LEAVE", "LIMITED", "NOW_FIELD", "REPLY_LENGTH", "REPORT"]
 
 #: Fields of the state hash, read at once. Their order is the preamble's.
 _FIELDS: Final = (
     "rate", "step", "accepted", "cooldown", "held", "generation",
-    "last", "closed_until", "first_sent", "cap", "closed_for",
+    "last", "closed_until", "first_sent", "cap", "closed_for", "refused", "probe_at",
 )  # fmt: skip
-#: What every script answers: ok, wait, generation, live processes, rate, cap.
-REPLY_LENGTH: Final = 6
+#: What every script answers: ok (1, 0 for no slot in time, 2 for the account's
+#: refusal), wait, generation, live processes, rate, cap, the account's refusal.
+REPLY_LENGTH: Final = 7
 #: ARGV[8]: a time to use instead of Redis's ``TIME`` (the differential test's
 #: virtual clock); empty in production.
 NOW_FIELD: Final = 8
@@ -59,6 +61,9 @@ local rate, step, accepted = tonumber(v[1]), tonumber(v[2]) or 0, tonumber(v[3])
 local cooldown, held, generation = tonumber(v[4]) or 0, tonumber(v[5]) or 0, tonumber(v[6]) or 0
 local last, closed, first_sent = tonumber(v[7]), tonumber(v[8]) or 0, tonumber(v[9])
 local old_cap, closed_for = tonumber(v[10]), tonumber(v[11]) or 0
+-- The account breaker: the refusal that opened it ('' while closed), and when the
+-- next probe may go (one for all the account's workers).
+local refused, probe_at = v[12] or '', tonumber(v[13]) or 0
 
 -- Live workers: this one now; those silent past the heartbeat are gone, and so are
 -- the limits they were told.
@@ -118,7 +123,11 @@ end
 -- Successes since this worker's last call: additive increase, only while the gate is
 -- what holds requests back (see _pacing.RateGate.on_success).
 -- One at a time, as the local gate counts them: each raises the rate from where the
--- last left it, and only the first can have been held back.
+-- last left it, and only the first can have been held back. Any success also says
+-- the account works: the breaker closes.
+if successes > 0 then
+  refused = ''
+end
 if successes > 0 then
   local sending = send_rate()
   for _ = 1, successes do
@@ -132,43 +141,53 @@ if successes > 0 then
   end
 end
 local result
+local function reply(ok, wait)
+  return {ok, wait, generation, live, fmt(rate), cap and fmt(cap) or '', refused}
+end
 """
 
 _EPILOGUE: Final = r"""
 redis.call('HSET', state, 'rate', fmt(rate), 'step', fmt(step), 'accepted', fmt(accepted),
   'cooldown', fmt(cooldown), 'held', held, 'generation', generation,
-  'closed_until', fmt(closed), 'closed_for', fmt(closed_for), 'cap', cap and fmt(cap) or '')
+  'closed_until', fmt(closed), 'closed_for', fmt(closed_for), 'cap', cap and fmt(cap) or '',
+  'refused', refused, 'probe_at', fmt(probe_at))
 if last then redis.call('HSET', state, 'last', fmt(last)) end
 if first_sent then redis.call('HSET', state, 'first_sent', fmt(first_sent)) end
 for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ttl) end  -- a missing key: no-op
 return result
 """
 
-# acquire: ARGV[6] the longest this request may wait ('' for no bound).
+# acquire: ARGV[6] the longest this request may wait ('' for no bound). While the
+# account's breaker is open, only the probe (one per interval) reserves a slot.
 _ACQUIRE: Final = r"""
 local max_wait = tonumber(ARGV[6])
-interval = 0  -- at the rate the successes above left
-if rate > 0 then interval = 1 / rate end
-local slot = now
-if last then
-  local start = math.max(last + interval, closed)
-  -- No saved credit: a slot in the past is kept only if barely missed.
-  if start > now or now - start <= @LATE_WAKE@ * interval then slot = start end
-elseif closed > now then
-  slot = closed
-end
-local wait = slot - now
-if max_wait and wait > max_wait then
-  result = {0, '0', generation, live, fmt(rate), cap and fmt(cap) or ''}
+if refused ~= '' and now < probe_at then
+  result = reply(2, '0')
 else
-  if wait > 0 then held = 1 end
-  last = slot
-  -- When it leaves: at its slot, or now for a slot barely missed (as the local gate).
-  local leaves = math.max(slot, now)
-  if not first_sent then first_sent = leaves end
-  redis.call('LPUSH', sent, fmt(leaves))
-  redis.call('LTRIM', sent, 0, @MIN_SAMPLES@ - 1)
-  result = {1, fmt(wait), generation, live, fmt(rate), cap and fmt(cap) or ''}
+  if refused ~= '' then probe_at = now + @PROBE_INTERVAL@ end
+  interval = 0  -- at the rate the successes above left
+  if rate > 0 then interval = 1 / rate end
+  local slot = now
+  if last then
+    local start = math.max(last + interval, closed)
+    -- No saved credit: a slot in the past is kept only if barely missed.
+    if start > now or now - start <= @LATE_WAKE@ * interval then slot = start end
+  elseif closed > now then
+    slot = closed
+  end
+  local wait = slot - now
+  if max_wait and wait > max_wait then
+    result = reply(0, '0')
+  else
+    if wait > 0 then held = 1 end
+    last = slot
+    -- When it leaves: at its slot, or now for a slot barely missed (as the local gate).
+    local leaves = math.max(slot, now)
+    if not first_sent then first_sent = leaves end
+    redis.call('LPUSH', sent, fmt(leaves))
+    redis.call('LTRIM', sent, 0, @MIN_SAMPLES@ - 1)
+    result = reply(1, fmt(wait))
+  end
 end
 """
 
@@ -182,7 +201,7 @@ if hint > 0 and closed < now + math.min(hint, @MAX_COOLDOWN@) then
   closed_for = math.min(hint, @MAX_COOLDOWN@)
 end
 if refused_in ~= generation then
-  result = {0, '0', generation, live, fmt(rate), cap and fmt(cap) or ''}  -- old news
+  result = reply(0, '0')  -- old news
 else
   generation = generation + 1
   local sending = rate
@@ -225,8 +244,23 @@ else
     closed = now + cooldown
     closed_for = cooldown
   end
-  result = {1, '0', generation, live, fmt(rate), cap and fmt(cap) or ''}
+  result = reply(1, '0')
 end
+"""
+
+# account: the account answered that it cannot clone (a dead key, no balance);
+# ARGV[6] the refusal, as `_breaker` records it. Opens the breaker for every worker
+# of the account, or keeps it open after a failed probe.
+_ACCOUNT: Final = r"""
+refused = ARGV[6]
+probe_at = now + @PROBE_INTERVAL@
+result = reply(1, '0')
+"""
+
+# report: only the successes counted since the last call (the preamble does it):
+# sent when a probe succeeded, so the account's breaker closes for everyone now.
+_REPORT: Final = r"""
+result = reply(1, '0')
 """
 
 # leave: this worker's client closed; its limit and its share stop counting now.
@@ -240,6 +274,7 @@ return 1
 def _render(source: str) -> str:
     source = source.replace("@FIELDS@", ", ".join(f"'{f}'" for f in _FIELDS))
     source = source.replace("@NOW_FIELD@", str(NOW_FIELD))
+    source = source.replace("@PROBE_INTERVAL@", repr(PROBE_INTERVAL))
     for name in (
         "LATE_WAKE",
         "MIN_SAMPLES",
@@ -262,4 +297,6 @@ def _render(source: str) -> str:
 #: The scripts, with the local gate's constants in place.
 ACQUIRE: Final = _render(_PREAMBLE + _ACQUIRE + _EPILOGUE)
 LIMITED: Final = _render(_PREAMBLE + _LIMITED + _EPILOGUE)
+ACCOUNT: Final = _render(_PREAMBLE + _ACCOUNT + _EPILOGUE)
+REPORT: Final = _render(_PREAMBLE + _REPORT + _EPILOGUE)
 LEAVE: Final = _LEAVE
