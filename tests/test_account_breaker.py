@@ -250,3 +250,31 @@ async def test_one_probe_per_interval_across_workers_and_a_success_closes_it_for
         assert [o.error for o in after] == [None] * 3
     finally:
         await direct.aclose()
+
+
+async def test_three_worker_processes_on_an_account_without_balance_send_a_few(
+    emu: Emulator, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    import json
+
+    sample = tmp_path / "v.wav"
+    sample.write_bytes(sample_wav(10.5))
+    no_balance(emu)
+    config = {
+        "base_url": emu.base_url, "key": KEY, "redis": redis_server.url, "name": "procs",
+        "audio": str(sample), "count": 60, "max_in_flight": 4,
+    }  # fmt: skip
+    worker = Path(__file__).with_name("shared_batch_worker.py")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, str(worker), json.dumps(config), stdout=asyncio.subprocess.PIPE, env=env
+        )
+        for _ in range(3)
+    ]
+    for proc in procs:
+        out, _ = await asyncio.wait_for(proc.communicate(), 120)
+        *outcomes, end = [json.loads(line) for line in out.splitlines()]
+        assert end == {"end": "ok"}
+        assert {o.get("error") for o in outcomes} == {"InsufficientBalanceError"}
+    assert clones_sent(emu) <= 8
