@@ -233,6 +233,11 @@ class SharedGate:
                 if ok == 2 and self._refused is not None:
                     # Another worker of the account was refused: this call is not sent.
                     raise self._refused
+                if ok == 3:  # the account's probe is out: wait for its answer, ask again
+                    if deadline is not None and loop.time() + wait > deadline:
+                        raise _out_of_time()
+                    await asyncio.sleep(wait)
+                    continue
                 if not ok:
                     raise _out_of_time()
                 if wait > 0 and not await self._alarm.sleep_until(loop.time() + wait):

@@ -28,15 +28,20 @@ from typing import Final
 from . import _pacing
 from ._breaker import PROBE_INTERVAL
 
+#: Seconds between looks of a call that waits for the account's probe in flight.
+PROBE_POLL: Final = 0.1
+
 __all__ = ["ACCOUNT", "ACQUIRE", "LEAVE", "LIMITED", "NOW_FIELD", "REPLY_LENGTH", "REPORT"]
 
 #: Fields of the state hash, read at once. Their order is the preamble's.
 _FIELDS: Final = (
     "rate", "step", "accepted", "cooldown", "held", "generation",
     "last", "closed_until", "first_sent", "cap", "closed_for", "refused", "probe_at",
+    "probing",
 )  # fmt: skip
-#: What every script answers: ok (1, 0 for no slot in time, 2 for the account's
-#: refusal), wait, generation, live processes, rate, cap, the account's refusal.
+#: What every script answers: ok (1; 0 for no slot in time; 2 for the account's
+#: refusal; 3 to wait for a probe in flight, then ask again), wait, generation,
+#: live processes, rate, cap, the account's refusal.
 REPLY_LENGTH: Final = 7
 #: ARGV[8]: a time to use instead of Redis's ``TIME`` (the differential test's
 #: virtual clock); empty in production.
@@ -64,6 +69,7 @@ local old_cap, closed_for = tonumber(v[10]), tonumber(v[11]) or 0
 -- The account breaker: the refusal that opened it ('' while closed), and when the
 -- next probe may go (one for all the account's workers).
 local refused, probe_at = v[12] or '', tonumber(v[13]) or 0
+local probing = tonumber(v[14]) or 0  -- when the probe in flight left (0: none)
 
 -- Live workers: this one now; those silent past the heartbeat are gone, and so are
 -- the limits they were told.
@@ -127,6 +133,7 @@ end
 -- the account works: the breaker closes.
 if successes > 0 then
   refused = ''
+  probing = 0
 end
 if successes > 0 then
   local sending = send_rate()
@@ -150,7 +157,7 @@ _EPILOGUE: Final = r"""
 redis.call('HSET', state, 'rate', fmt(rate), 'step', fmt(step), 'accepted', fmt(accepted),
   'cooldown', fmt(cooldown), 'held', held, 'generation', generation,
   'closed_until', fmt(closed), 'closed_for', fmt(closed_for), 'cap', cap and fmt(cap) or '',
-  'refused', refused, 'probe_at', fmt(probe_at))
+  'refused', refused, 'probe_at', fmt(probe_at), 'probing', fmt(probing))
 if last then redis.call('HSET', state, 'last', fmt(last)) end
 if first_sent then redis.call('HSET', state, 'first_sent', fmt(first_sent)) end
 for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ttl) end  -- a missing key: no-op
@@ -162,9 +169,18 @@ return result
 _ACQUIRE: Final = r"""
 local max_wait = tonumber(ARGV[6])
 if refused ~= '' and now < probe_at then
-  result = reply(2, '0')
+  if probing > 0 and now - probing < @PROBE_INTERVAL@ then
+    -- A probe is out: its answer decides for this call too (a re-run after a
+    -- top-up must not fail the calls that arrive beside its probe).
+    result = reply(3, fmt(@PROBE_POLL@))
+  else
+    result = reply(2, '0')
+  end
 else
-  if refused ~= '' then probe_at = now + @PROBE_INTERVAL@ end
+  if refused ~= '' then
+    probe_at = now + @PROBE_INTERVAL@
+    probing = now
+  end
   interval = 0  -- at the rate the successes above left
   if rate > 0 then interval = 1 / rate end
   local slot = now
@@ -254,6 +270,7 @@ end
 _ACCOUNT: Final = r"""
 refused = ARGV[6]
 probe_at = now + @PROBE_INTERVAL@
+probing = 0
 result = reply(1, '0')
 """
 
@@ -275,6 +292,7 @@ def _render(source: str) -> str:
     source = source.replace("@FIELDS@", ", ".join(f"'{f}'" for f in _FIELDS))
     source = source.replace("@NOW_FIELD@", str(NOW_FIELD))
     source = source.replace("@PROBE_INTERVAL@", repr(PROBE_INTERVAL))
+    source = source.replace("@PROBE_POLL@", repr(PROBE_POLL))
     for name in (
         "LATE_WAKE",
         "MIN_SAMPLES",
