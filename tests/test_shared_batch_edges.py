@@ -203,11 +203,15 @@ async def test_a_worker_paused_past_its_lease_stops_before_its_request_leaves(
     try:
         await until(lambda: any(r.endpoint == "files/upload" for r in emu.requests), "upload")
         paused.send_signal(signal.SIGSTOP)
+
         # Another worker finds the claim held, waits for its lease to lapse, takes
         # the job over and clones the voice.
-        async with client_for(emu) as client:
-            journal = RedisJournal(redis_server.url, "batch", lease=1.0)
-            taken = [o async for o in client.clone_jobs(jobs_for(sample, 1), journal=journal)]
+        async def take_over() -> list[voiceclone.CloneOutcome]:
+            async with client_for(emu) as client:
+                journal = RedisJournal(redis_server.url, "batch", lease=1.0)
+                return [o async for o in client.clone_jobs(jobs_for(sample, 1), journal=journal)]
+
+        taken = await asyncio.wait_for(take_over(), WORKER_BOUND)
         assert taken[0].ok
         assert not taken[0].resumed
     finally:

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
+from ._batch import cancel_and_wait
 from ._config import Redacted
 from ._errors import JournalError, ValidationError, VoiceCloneError, VoiceIdConflictError
 from ._job_journal import Claim, ClaimLost, Recorded
@@ -429,9 +430,6 @@ class RedisJournal:
 
     async def _stop(self) -> None:
         renewer, self._renewer = self._renewer, None
-        if renewer is not None:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
         asked, self._claiming, self._held = self._claiming | set(self._held), set(), {}
         mine = self._worker + ":"
 
@@ -440,17 +438,23 @@ class RedisJournal:
                 await self._record(Claim(voice_id, token=mine), "release", None, patient=False)
 
         try:
+            if renewer is not None:
+                # Cancelled again until it ends: a cancellation that races a Redis
+                # timeout can be turned into one, which the renewal would ride out.
+                await cancel_and_wait([renewer])
             # Bounded, one try each: a cancelled batch ends promptly, and a claim
             # not released lapses by itself.
             await call_within(release(), _RELEASE_TIMEOUT)
         except (JournalError, asyncio.TimeoutError):
             pass
         finally:
-            # A client made from a URL lives for one batch (made again if used again).
+            # Whatever happened above (a cancellation included), the connections go:
+            # a client made from a URL lives for one batch (made again if used again).
             await self._handle.aclose()
 
     async def _renew_forever(self) -> None:
-        while True:
+        me = asyncio.current_task()
+        while self._renewer is me:  # stopped: not this journal's renewal any more
             await asyncio.sleep(self.lease / 3.0)
             if not self._held:
                 continue
