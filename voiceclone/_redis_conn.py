@@ -116,7 +116,8 @@ class RedisHandle:
 
         A URL may name a Redis Cluster node: the first connection asks the server
         (``INFO cluster``) and, if it is one, the handle uses redis-py's cluster
-        client from then on. Raises what a Redis call raises when it is unreachable.
+        client from then on (that probe bounded by `SOCKET_TIMEOUT`). Raises what a
+        Redis call raises when it is unreachable. Once made, a check of one flag.
         """
         if not self._checked:
             async with self._making:  # one probe, one client, however many tasks ask
@@ -133,7 +134,7 @@ class RedisHandle:
             # Kept on the handle before the probe: if the probe is cancelled or fails,
             # aclose() still closes it, and the next call probes again.
             self._client = module.Redis.from_url(self._url, **options)
-        info = await self._client.info("cluster")
+        info = await call_within(self._client.info("cluster"), SOCKET_TIMEOUT)
         if int(info.get("cluster_enabled", 0)) == 1:
             plain, self._client = self._client, module.RedisCluster.from_url(self._url, **options)
             self._scripts.clear()

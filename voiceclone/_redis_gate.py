@@ -160,7 +160,7 @@ class SharedGate:
             "",  # Redis's own clock
         ]
         try:
-            await call_within(self._handle.ready(), CALL_TIMEOUT)
+            await self._handle.ready()
             # redis-py loads the script again by itself when Redis answers NOSCRIPT.
             reply = await call_within(
                 self._handle.script(script)(keys=self._keys, args=args), CALL_TIMEOUT

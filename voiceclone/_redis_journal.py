@@ -217,7 +217,7 @@ class RedisJournal:
         wait = _RETRY_FIRST
         while True:
             try:
-                await call_within(self._handle.ready(), CALL_TIMEOUT)
+                await self._handle.ready()
                 result = await call_within(call(), CALL_TIMEOUT)
             except self._errors as exc:
                 if loop.time() + wait > deadline:
