@@ -20,7 +20,7 @@ from redis_server import RedisServer, redis_server
 
 import voiceclone
 from voiceclone import CloneJob, CloneRequest, InsufficientBalanceError
-from voiceclone._breaker import PROBE_INTERVAL, AccountBreaker
+from voiceclone._breaker import PROBE_INTERVAL, AccountBreaker, is_account_refusal
 from voiceclone.emulator import Emulator, Fault
 from voiceclone.testing import sample_wav
 
@@ -164,16 +164,15 @@ def test_one_probe_per_interval_then_a_success_closes_it() -> None:
 
 
 def test_rate_limits_and_voice_errors_do_not_open_it() -> None:
-    breaker = AccountBreaker()
+    # The request path opens the breaker only for what is_account_refusal accepts.
     for error in (
         voiceclone.RateLimitError("rate limited", status_code=1002),
         voiceclone.PermissionDeniedError("no access to this voice", status_code=2042),
         voiceclone.SensitiveContentError("sensitive", status_code=1026),
         voiceclone.ServerError("unknown", status_code=1000),
     ):
-        assert breaker.refused(error, "Voice0001x") is None
-        breaker.admit(paced=True)
-    assert not breaker.status.open
+        assert not is_account_refusal(error)
+    assert is_account_refusal(InsufficientBalanceError("no balance", status_code=1008))
 
 
 async def test_the_cli_stops_with_a_line_saying_why_and_status_5(

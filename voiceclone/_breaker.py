@@ -42,7 +42,7 @@ from typing import Final
 
 import attrs
 
-from ._errors import APIError, AuthenticationError, VoiceCloneError, error_for_status
+from ._errors import APIError, AuthenticationError, error_for_status
 
 __all__ = [
     "ACCOUNT_CODES",
@@ -187,16 +187,12 @@ class AccountBreaker:
         self._not_sent += 1
         return self._refusal.not_sent()
 
-    def refused(
-        self, error: VoiceCloneError, voice_id: str | None
-    ) -> Callable[[], APIError] | None:
-        """An answer came back; if the account's, open (or keep open) the breaker.
+    def refused(self, error: APIError, voice_id: str | None) -> Callable[[], APIError] | None:
+        """The account refused (`is_account_refusal`): open the breaker, or keep it open.
 
         Returns, when it has just opened, what a waiting call should raise instead
         of being sent (for the rate gate to release its queue).
         """
-        if not isinstance(error, APIError) or not is_account_refusal(error):
-            return None
         opening = self._refusal is None
         self._refusal = _Refusal(error, voice_id, dt.datetime.now(dt.timezone.utc))
         self._probe_at = self._clock() + PROBE_INTERVAL

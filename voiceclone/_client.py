@@ -475,11 +475,12 @@ class Client:
                 call.ambiguous = call.ambiguous or exc.request_sent
                 raise
             except APIError as exc:
-                release = self._breaker.refused(exc, request.voice_id)
-                if release is not None:
-                    telemetry.account_refused(exc.status_code)
-                    self._gate.release_waiting(release)  # queued calls end now, unsent
-                if is_account_refusal(exc):  # every worker sharing the account stops too
+                if is_account_refusal(exc):
+                    release = self._breaker.refused(exc, request.voice_id)
+                    if release is not None:  # it has just opened
+                        telemetry.account_refused(exc.status_code)
+                        self._gate.release_waiting(release)  # queued calls end now, unsent
+                    # Every worker sharing the account stops too.
                     await self._gate.on_account_refused(exc, request.voice_id)
                 raise
             self._breaker.accepted(paced=request.paced)
