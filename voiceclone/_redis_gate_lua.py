@@ -134,8 +134,6 @@ end
 if successes > 0 then
   refused = ''
   probing = 0
-end
-if successes > 0 then
   local sending = send_rate()
   for _ = 1, successes do
     accepted = accepted + 1

@@ -539,23 +539,28 @@ def _aw(value: Awaitable[_T] | _T) -> Awaitable[_T]:
 
 def _restored(voice_id: str, raw: str | bytes) -> CloneResult:
     """A result some worker recorded, checked field by field as the file journal's are."""
+    record = _record(voice_id, raw)
     try:
-        record = json.loads(raw)
-        if not isinstance(record, dict):
-            raise Damaged("not a JSON object")
         return result_from(record, voice_id, dt.datetime.now(dt.timezone.utc))
-    except (ValueError, RecursionError, Damaged) as exc:
+    except Damaged as exc:
         raise JournalError(f"the shared journal's record of {voice_id} is damaged: {exc}") from None
 
 
 def _failure(voice_id: str, raw: str | bytes) -> VoiceCloneError:
     """A final failure some worker recorded, rebuilt as its error type."""
+    record = _record(voice_id, raw)
+    try:
+        return failure_from(record)
+    except Damaged as exc:
+        raise JournalError(f"the shared journal's record of {voice_id} is damaged: {exc}") from None
+
+
+def _record(voice_id: str, raw: str | bytes) -> dict[str, Any]:
+    """A stored record as a JSON object, or `JournalError` naming the voice."""
     try:
         record = json.loads(raw)
-        if not isinstance(record, dict):
-            raise Damaged("not a JSON object")
-        return failure_from(record)
-    except (ValueError, RecursionError, Damaged) as exc:
-        raise JournalError(
-            f"the shared journal's failure record of {voice_id} is damaged: {exc}"
-        ) from None
+    except (ValueError, RecursionError):
+        record = None
+    if not isinstance(record, dict):
+        raise JournalError(f"the shared journal's record of {voice_id} is damaged: not JSON")
+    return record
