@@ -82,6 +82,9 @@ class JobJournal(Protocol):
     async def finish(self) -> None:
         """End the batch: give up claims still held, close what was opened."""
 
+    async def claimed_elsewhere(self, voice_id: str) -> bool:
+        """Whether another live worker holds the job now (its turn comes last)."""
+
     async def claim(self, voice_id: str) -> Claim:
         """Take the job unless it is done, failed for good, or held by another worker."""
 
@@ -108,6 +111,9 @@ class _NoJournal:
 
     async def finish(self) -> None:
         return None
+
+    async def claimed_elsewhere(self, voice_id: str) -> bool:
+        return False
 
     async def claim(self, voice_id: str) -> Claim:
         return Claim(voice_id, held=True)

@@ -196,10 +196,6 @@ async def clone_jobs(
 
 async def _free_first(journal: JobJournal, todo: list[_Item]) -> AsyncIterator[_Item]:
     """``todo``, jobs another live worker holds now moved to the end."""
-    if not isinstance(journal, RedisJournal):
-        for item in todo:
-            yield item
-        return
     deferred: list[_Item] = []
     for item in todo:
         if await journal.claimed_elsewhere(item[1].voice_id):

@@ -366,6 +366,9 @@ class FileJobJournal:
     async def finish(self) -> None:
         self.journal.close()
 
+    async def claimed_elsewhere(self, voice_id: str) -> bool:
+        return False  # the file's lock keeps every other process out
+
     async def claim(self, voice_id: str) -> Claim:
         return Claim(voice_id, held=True, sent=voice_id in self._state.sent)
 
