@@ -58,6 +58,11 @@ HEARTBEAT: Final = 90.0
 CALL_TIMEOUT: Final = 1.0
 #: The circuit breaker's pauses before probing Redis again, doubling between.
 PROBE_FIRST: Final = 0.5
+#: What ACQUIRE's first field says besides 1 (go, after ``wait``) and 0 (no slot
+#: before the deadline): the account refused (the breaker is open), or its probe
+#: is out (wait ``wait``, then ask again).
+_REFUSED: Final = 2
+_PROBE_OUT: Final = 3
 PROBE_MAX: Final = 15.0
 
 
@@ -177,6 +182,8 @@ class SharedGate:
             refused = reply[6].decode() if isinstance(reply[6], bytes) else str(reply[6])
             # Read now: a refusal that cannot be read is a server to distrust.
             self._refused = refusal_from_record(refused) if refused else None
+            if ok == _REFUSED and self._refused is None:
+                raise ValueError("refused without a refusal")
         except (TypeError, ValueError, KeyError, OverflowError, UnicodeDecodeError):
             # +OK, nil, a wrong-length array: something that is not our script's Redis
             # (a proxy, a stub). Treated as Redis being down: the fallback paces.
@@ -230,10 +237,10 @@ class SharedGate:
                     self._fall_back(exc)
                     return await self._acquire_fallback(deadline)
                 self._back()
-                if ok == 2 and self._refused is not None:
-                    # Another worker of the account was refused: this call is not sent.
+                if ok == _REFUSED and self._refused is not None:
+                    # A worker of the account was refused: this call is not sent.
                     raise self._refused
-                if ok == 3:  # the account's probe is out: wait for its answer, ask again
+                if ok == _PROBE_OUT:  # wait for the probe's answer, then ask again
                     if deadline is not None and loop.time() + wait > deadline:
                         raise _out_of_time()
                     await asyncio.sleep(wait)
