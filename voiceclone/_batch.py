@@ -25,12 +25,12 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
-    Sequence,
 )
 from typing import Final, Protocol, TypeVar, cast
 
 import attrs
 
+from ._aio import cancel_and_wait, raise_if_cancelling
 from ._audio import AudioInfo
 from ._errors import ValidationError, VoiceCloneError
 from ._models import CloneOutcome, CloneRequest, CloneResult, UploadedFile
@@ -136,7 +136,7 @@ async def fan_out(
                 outcome = await run(position, item)
                 # A cancellation swallowed below (Python 3.11's wait_for can lose one
                 # that races a finished call) must still end this worker.
-                _raise_if_cancelling()
+                raise_if_cancelling()
                 finished.put_nowait(outcome)
         except Exception as exc:  # a bug, or the caller's iterator raising: ends the batch
             finished.put_nowait(exc)
@@ -157,34 +157,6 @@ async def fan_out(
                 yield cast(CloneOutcome, got)
     finally:
         await cancel_and_wait(workers)
-
-
-def _raise_if_cancelling() -> None:
-    task = asyncio.current_task()
-    # Task.cancelling() is Python 3.11+; on 3.10 cancel_and_wait's re-cancel covers it.
-    if task is not None and getattr(task, "cancelling", lambda: 0)():
-        raise asyncio.CancelledError
-
-
-#: Seconds between cancellations of a task that swallowed one.
-_RECANCEL: Final = 0.1
-
-
-async def cancel_and_wait(tasks: Sequence[asyncio.Future[None]]) -> None:
-    """Cancel ``tasks`` and wait until every one has ended.
-
-    A task may swallow a cancellation (a library catching it, or Python 3.11's
-    ``wait_for`` losing one that raced a finished call) and go on to wait for
-    something that will never come: it is cancelled again until it ends.
-    """
-    pending = {task for task in tasks if not task.done()}
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=_RECANCEL)
-    for task in tasks:  # retrieve every exception, so none is logged as unretrieved
-        if not task.cancelled():
-            task.exception()
 
 
 def _cloner(client: Port) -> Callable[[int, CloneRequest], Awaitable[CloneOutcome]]:
@@ -253,7 +225,7 @@ async def clone_all(
             except StopAsyncIteration:
                 return
             outcomes.append(await run(position, request))
-            _raise_if_cancelling()
+            raise_if_cancelling()
 
     workers = [asyncio.ensure_future(worker()) for _ in range(limit)]
     try:

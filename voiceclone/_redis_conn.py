@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import sys
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final, TypeVar, Union
 from urllib.parse import urlsplit
 
+from ._aio import call_within
 from ._errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -34,7 +33,6 @@ __all__ = [
     "UnreadableReply",
     "account_id",
     "account_tag",
-    "call_within",
     "env_url",
     "hash_tag",
     "redis_errors",
@@ -73,18 +71,6 @@ def redis_errors() -> tuple[type[BaseException], ...]:
     from redis.exceptions import RedisError
 
     return (RedisError, OSError, asyncio.TimeoutError, UnreadableReply)
-
-
-async def call_within(call: Awaitable[_T], seconds: float) -> _T:
-    """``call``, or `asyncio.TimeoutError` after ``seconds``.
-
-    ``asyncio.timeout`` where there is one (3.11+): unlike 3.11's ``wait_for``, it
-    never loses a cancellation that races a finished call.
-    """
-    if sys.version_info >= (3, 11):
-        async with asyncio.timeout(seconds):
-            return await call
-    return await asyncio.wait_for(call, seconds)  # pragma: no cover - Python 3.10
 
 
 class RedisHandle:

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable
 from typing import Final
 
+from ._aio import call_within
 from ._breaker import refusal_from_record, refusal_record
 from ._errors import APIError, ConfigurationError, RateGateUnavailableError
 from ._pacing import Alarm, Gate, GateStats, RateGate, _out_of_time
@@ -35,7 +36,6 @@ from ._redis_conn import (
     RedisHandle,
     UnreadableReply,
     account_tag,
-    call_within,
     redis_errors,
     resolve,
 )

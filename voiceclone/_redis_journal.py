@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
-from ._batch import cancel_and_wait
+from ._aio import call_within, cancel_and_wait
 from ._config import Redacted
 from ._errors import JournalError, ValidationError, VoiceCloneError, VoiceIdConflictError
 from ._job_journal import Claim, ClaimLost, Recorded
@@ -64,7 +64,7 @@ from ._journal_lines import (
     result_record,
 )
 from ._models import CloneResult
-from ._redis_conn import RedisClient, RedisHandle, call_within, hash_tag, redis_errors, resolve
+from ._redis_conn import RedisClient, RedisHandle, hash_tag, redis_errors, resolve
 from ._redis_journal_lua import CLAIM, RECORD, RENEW, SENT, START, UPLOADED
 
 if TYPE_CHECKING:
