@@ -38,7 +38,7 @@ from ._job_journal import NO_JOURNAL, Claim, ClaimLost, JobJournal
 from ._journal import FileJobJournal
 from ._models import CloneJob, CloneOutcome, CloneResult
 from ._redis_journal import RedisJournal
-from ._validate import check_jobs
+from ._validate import check_bool, check_jobs
 
 __all__ = ["clone_jobs"]
 
@@ -144,8 +144,7 @@ async def clone_jobs(
     retry_failed: bool = False,
 ) -> AsyncIterator[CloneOutcome]:
     limit = check_limit(port, max_in_flight)
-    if not isinstance(retry_failed, bool):
-        raise ValidationError("retry_failed", "must be True or False")
+    check_bool(retry_failed, "retry_failed")
     # Every job's files are checked before the first upload, so a bad row at the
     # end of a long batch is reported now rather than after hours of cloning.
     if isinstance(jobs, AsyncIterable):

@@ -66,6 +66,7 @@ from ._journal_lines import (
 from ._models import CloneResult
 from ._redis_conn import RedisClient, RedisHandle, hash_tag, redis_errors, resolve
 from ._redis_journal_lua import CLAIM, RECORD, RENEW, SENT, START, UPLOADED
+from ._validate import check_number
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -146,10 +147,8 @@ class RedisJournal:
             raise ValidationError("name", "must be a non-empty string of at most 200 characters")
         if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease >= 1:
             raise ValidationError("lease", "must be a number of seconds, at least 1")
-        if isinstance(outage, bool) or not isinstance(outage, (int, float)) or not outage >= 0:
-            raise ValidationError("outage", "must be a number of seconds, at least 0")
-        if outage == float("inf"):
-            raise ValidationError("outage", "must be finite: a Redis gone for good must end it")
+        # Finite: a Redis gone for good must end the batch.
+        check_number(outage, "outage")
         self.name = name
         self.lease = float(lease)
         self.outage = float(outage)
