@@ -85,7 +85,7 @@ def summary_grid(
     http_5xx = sum(n for status, n in emu.stats.http_statuses.items() if status >= 500)
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
-    grid.add_column()
+    grid.add_column(overflow="fold")  # a long folder path is folded, never cut with an ellipsis
     grid.add_row(
         "cloned",
         f"[green]{counts.cloned}[/] of {counts.total} voices "
