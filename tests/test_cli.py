@@ -1,9 +1,18 @@
-"""The ``voiceclone`` command, run as a subprocess against an emulator in this process."""
+"""The ``voiceclone`` command against an emulator in this process.
+
+`cli` runs the command in this process (``voiceclone.cli.main(argv)`` in a thread,
+with its own environment and captured streams): what it prints and the status it
+returns are what a user's shell would get, without an interpreter start and an
+aiohttp import per call. `start` runs it as a real child process, for what only a
+process shows: signals, pipes, file-size limits, a fresh interpreter.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import os
 import re
 import signal
@@ -66,8 +75,55 @@ async def finish(proc: asyncio.subprocess.Process) -> Run:
     return run
 
 
+def _exit_status(exit: SystemExit) -> int:
+    # As the interpreter turns sys.exit(code) into a process's status.
+    if exit.code is None:
+        return 0
+    return exit.code if isinstance(exit.code, int) else 1
+
+
+def run_in_process(args: Sequence[str], env: dict[str, str]) -> Run:
+    """``voiceclone ARGS`` through `voiceclone.cli.main`, with ``env`` as the environment.
+
+    Blocking (the command runs its own event loop): call it in a thread. What the
+    command changes in the process (the environment, the standard streams, the
+    ``voiceclone`` logger it points at stderr) is put back afterwards.
+    """
+    from voiceclone.cli import main
+
+    out, err = io.BytesIO(), io.BytesIO()
+    streams = sys.stdout, sys.stderr
+    environ = dict(os.environ)
+    logger = logging.getLogger("voiceclone")
+    handlers, level, propagate = logger.handlers[:], logger.level, logger.propagate
+    os.environ.clear()
+    os.environ.update(env)
+    captured = [io.TextIOWrapper(b, encoding="utf-8", write_through=True) for b in (out, err)]
+    sys.stdout, sys.stderr = captured
+    try:
+        try:
+            status = main(list(args))
+        except SystemExit as exit:
+            status = _exit_status(exit)
+    finally:
+        sys.stdout, sys.stderr = streams
+        for stream in captured:
+            stream.detach()  # closing the wrapper would close the buffer before it is read
+        os.environ.clear()
+        os.environ.update(environ)
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
+        logger.setLevel(level)
+    run = Run(status, out.getvalue().decode(), err.getvalue().decode())
+    assert KEY not in run.out
+    assert KEY not in run.err
+    return run
+
+
 async def cli(*args: str, emu: Emulator | None = None, env: dict[str, str] | None = None) -> Run:
-    return await finish(await start(args, env if env is not None else cli_env(emu)))
+    """``voiceclone ARGS`` run in this process (see `run_in_process`)."""
+    env = env if env is not None else cli_env(emu)
+    return await asyncio.wait_for(asyncio.to_thread(run_in_process, args, env), 30)
 
 
 def assert_no_key_in(*paths: Path) -> None:

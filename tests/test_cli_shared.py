@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from redis_server import RedisServer, redis_server
-from test_cli import start
+from test_cli import run_in_process, start
 
 from voiceclone.emulator import Emulator
 from voiceclone.testing import sample_wav
@@ -39,9 +39,13 @@ def manifest(tmp_path: Path) -> Path:
     return path
 
 
-async def voiceclone(emu: Emulator, *args: str) -> tuple[int, str, str]:
+async def voiceclone(emu: Emulator, *args: str, process: bool = False) -> tuple[int, str, str]:
+    """``voiceclone ARGS``: in this process, or with ``process`` a child process of its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIMAX_", "VOICECLONE_"))}
     env.update(NO_COLOR="1", COLUMNS="200", MINIMAX_API_KEY=KEY, MINIMAX_BASE_URL=emu.base_url)
+    if not process:
+        run = await asyncio.wait_for(asyncio.to_thread(run_in_process, args, env), 60)
+        return run.status, run.out, run.err
     env["PYTHONPATH"] = os.pathsep.join(sys.path)
     proc = await start(args, env)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
@@ -58,8 +62,8 @@ async def test_processes_share_a_manifest_and_status_shows_the_batch(
     assert f"0 done, 0 in flight, 0 failed, {VOICES} not started" in before[1]
 
     runs = await asyncio.gather(
-        voiceclone(emu, "batch", str(manifest), *shared),
-        voiceclone(emu, "batch", str(manifest), *shared),
+        voiceclone(emu, "batch", str(manifest), *shared, process=True),
+        voiceclone(emu, "batch", str(manifest), *shared, process=True),
     )
     for status, out, err in runs:
         assert status == 0, (out, err)
