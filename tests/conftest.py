@@ -11,10 +11,20 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import settings
 
 from voiceclone import Client, RetryPolicy
 from voiceclone._samples import make_wav
 from voiceclone.emulator import Emulator, Fault
+
+# Hypothesis examples per property. "dev", the default, is enough to catch a broken
+# property on every run; `--hypothesis-profile=ci` (what .ci/run uses) searches deeper.
+# A property's own settings leave max_examples to the profile. No example database:
+# the suite writes nothing into the source tree (it may be read-only), and a failing
+# example is printed with the failure.
+settings.register_profile("dev", max_examples=40, database=None)
+settings.register_profile("ci", max_examples=300, database=None)
+settings.load_profile("dev")  # the hypothesis plugin then loads --hypothesis-profile, if given
 
 #: Distinctive, so that a leak shows up in any text searched for it.
 KEY = "sk-live-S3CRETKEY-9f8e7d6c5b4a"

@@ -17,9 +17,7 @@ from voiceclone.emulator import Emulator
 from voiceclone.testing import FAST_RETRY, TEST_API_KEY
 
 FUZZ = settings(
-    max_examples=300,
     deadline=None,
-    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 

@@ -33,8 +33,6 @@ from voiceclone.emulator import Emulator, Fault
 from voiceclone.testing import TEST_API_KEY, sample_wav
 
 FUZZ = settings(
-    max_examples=400,
-    database=None,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

@@ -162,9 +162,7 @@ events_strategy = st.lists(
 )
 
 
-@settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=events_strategy, ceiling=st.sampled_from([None, 30.0, 600.0, 6000.0]))
 def test_the_gates_agree_on_any_sequence(
     client: syncredis.Redis, events: list[Event], ceiling: float | None
