@@ -17,8 +17,8 @@ The one liberty taken: examples ask for MiniMax's real pace (60 clones a minute)
 which would make this suite take minutes, so every client in a script is paced at
 `TEST_REQUESTS_PER_MINUTE`. Everything else runs as written.
 
-All scripts run at once, in subprocesses (each gets its own event loop, as a
-user's program would), and each test then checks one of them.
+The scripts run in subprocesses, a few at a time (each gets its own event loop, as
+a user's program would), and each test then checks one of them.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import attrs
@@ -46,7 +47,11 @@ EXPECTED_FRAGMENTS: dict[str, int] = {
     "many-workers.md": 5,
 }
 SAMPLES = 200
+#: Seconds one example may take (they take about one).
 TIMEOUT = 60.0
+#: Examples running at once: a few per core keeps the cores busy while some wait on
+#: the emulator, without 35 interpreters starting together on a small machine.
+AT_ONCE = 2 * (os.cpu_count() or 1)
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>```+)(?P<info>.*)$")
 _TITLE = re.compile(r'title="(?P<title>[^"]+)"')
@@ -172,6 +177,36 @@ def _workspace(template: Path, target: Path) -> Path:
     return target
 
 
+def _run(block: Block, key: str, emulator: Emulator, cwd: Path) -> Ran:
+    """Run one example in ``cwd``: a script against ``emulator`` as ``key``, or a test file."""
+    # A user's environment: no account, and not inside this suite's pytest (an xdist
+    # worker's PYTEST_XDIST_WORKER would reach the example's own pytest).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIMAX_", "PYTEST_"))}
+    if block.kind == "test":
+        program = cwd / (block.title or "test_example.py")
+        program.write_text(block.code, encoding="utf-8")
+        (cwd / "pyproject.toml").write_text(_users_pyproject(), encoding="utf-8")
+        # Python's own -W too: pytest's does not cover warnings raised while
+        # plugins configure themselves (pytest-asyncio's unset-option warning).
+        command = [
+            sys.executable, "-W", "error::DeprecationWarning", "-m", "pytest", "-q",
+            "-p", "no:cacheprovider", "-W", "error", program.name,
+        ]  # fmt: skip
+    else:
+        program = cwd / "example.py"
+        program.write_text(block.code, encoding="utf-8")
+        env.update(MINIMAX_API_KEY=key, MINIMAX_BASE_URL=emulator.base_url)
+        command = [sys.executable, "-c", _PREAMBLE, program.name]
+    try:
+        done = subprocess.run(
+            command, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT
+        )
+    except subprocess.TimeoutExpired as expired:
+        out, err = expired.stdout or "", expired.stderr or ""
+        return Ran(-1, str(out), f"{err}\n(killed after {TIMEOUT:.0f} s)")
+    return Ran(done.returncode, done.stdout, done.stderr)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
     template = tmp_path_factory.mktemp("audio")
@@ -182,43 +217,14 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
     for i in range(SAMPLES):
         (template / "samples" / f"{i}.wav").write_bytes(distinct[i % len(distinct)])
     keys = [f"docs-example-key-{n}" for n in range(len(RUNNABLE))]
-    started: dict[str, subprocess.Popen[str]] = {}
-    with _EmulatorThread(keys) as emulator:
-        for key, block in zip(keys, RUNNABLE, strict=True):
-            cwd = _workspace(template, tmp_path_factory.mktemp("example"))
-            env = {k: v for k, v in os.environ.items() if not k.startswith("MINIMAX_")}
-            if block.kind == "test":
-                program = cwd / (block.title or "test_example.py")
-                program.write_text(block.code, encoding="utf-8")
-                (cwd / "pyproject.toml").write_text(_users_pyproject(), encoding="utf-8")
-                # Python's own -W too: pytest's does not cover warnings raised while
-                # plugins configure themselves (pytest-asyncio's unset-option warning).
-                command = [
-                    sys.executable, "-W", "error::DeprecationWarning", "-m", "pytest", "-q",
-                    "-p", "no:cacheprovider", "-W", "error", program.name,
-                ]  # fmt: skip
-            else:
-                program = cwd / "example.py"
-                program.write_text(block.code, encoding="utf-8")
-                env.update(MINIMAX_API_KEY=key, MINIMAX_BASE_URL=emulator.base_url)
-                command = [sys.executable, "-c", _PREAMBLE, program.name]
-            started[block.id] = subprocess.Popen(
-                command,
-                cwd=cwd,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
+    with _EmulatorThread(keys) as emulator, ThreadPoolExecutor(AT_ONCE) as pool:
+        futures = {
+            block.id: pool.submit(
+                _run, block, key, emulator, _workspace(template, tmp_path_factory.mktemp("example"))
             )
-        results: dict[str, Ran] = {}
-        for block_id, process in started.items():
-            try:
-                stdout, stderr = process.communicate(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                stdout, stderr = process.communicate()
-            results[block_id] = Ran(process.returncode, stdout, stderr)
-    return results
+            for key, block in zip(keys, RUNNABLE, strict=True)
+        }
+        return {block_id: future.result() for block_id, future in futures.items()}
 
 
 @pytest.mark.parametrize("block", RUNNABLE, ids=[b.id for b in RUNNABLE])
