@@ -27,7 +27,10 @@ def test_mistakes_fail_type_checking(tmp_path: Path) -> None:
         lines += [f"    # {name}", f"    {call}"]
     snippet = tmp_path / "mistakes.py"
     snippet.write_text("\n".join(lines) + "\n")
-    out, _err, status = api.run(["--strict", "--no-error-summary", str(snippet)])
+    cache = str(tmp_path / "mypy-cache")  # never the checkout's: it may be read-only
+    out, _err, status = api.run(
+        ["--strict", "--no-error-summary", "--cache-dir", cache, str(snippet)]
+    )
     assert status == 1, out
     flagged = {int(line.split(":")[1]) for line in out.splitlines() if ": error:" in line}
     calls = [i for i, line in enumerate(lines, 1) if line.startswith("    ") and "#" not in line]
