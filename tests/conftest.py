@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from voiceclone import Client, RetryPolicy
 from voiceclone._samples import make_wav
@@ -25,6 +27,11 @@ from voiceclone.emulator import Emulator, Fault
 settings.register_profile("dev", max_examples=40, database=None)
 settings.register_profile("ci", max_examples=300, database=None)
 settings.load_profile("dev")  # the hypothesis plugin then loads --hypothesis-profile, if given
+# Hypothesis caches what it learns (constants, Unicode tables) in ./.hypothesis by
+# default: the user's cache folder instead, as the source tree may be read-only.
+if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
+    _cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    set_hypothesis_home_dir(str(_cache / "voiceclone-tests" / "hypothesis"))
 
 #: Distinctive, so that a leak shows up in any text searched for it.
 KEY = "sk-live-S3CRETKEY-9f8e7d6c5b4a"
