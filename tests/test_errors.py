@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import builtins
+import multiprocessing
 import pickle
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 from conftest import KEY, SAMPLE, new_client, respond
@@ -329,6 +331,83 @@ def test_every_attribute_survives_pickling() -> None:
     assert final_copy.retryable is False
     assert (gateway_copy.http_status, gateway_copy.status_code) == (502, None)
     assert str(limited_copy) == str(limited)
+
+
+PUBLIC_ERRORS = sorted(
+    (
+        item
+        for item in (getattr(voiceclone, name) for name in voiceclone.__all__)
+        if isinstance(item, type) and issubclass(item, VoiceCloneError)
+    ),
+    key=lambda cls: cls.__name__,
+)
+
+
+def an_error(cls: type[VoiceCloneError]) -> VoiceCloneError:
+    """An instance of ``cls`` as the SDK makes them, with every attribute it can carry."""
+    if cls is ValidationError:
+        return ValidationError("voice_id", "must start with a letter")
+    if issubclass(cls, voiceclone.APIError):
+        return cls(
+            "MiniMax status 1008: insufficient balance",
+            status_code=1008, status_msg="insufficient balance", trace_id="t-1", http_status=200,
+        )  # fmt: skip
+    if cls is voiceclone.OutOfTime:
+        return cls("POST /voice_clone: the 30 s budget ran out")
+    if issubclass(cls, TransportError):
+        return cls("POST /voice_clone: ServerDisconnectedError", trace_id="t-2", retryable=False)
+    if cls is voiceclone.JournalError:
+        return cls("journal.jsonl: disk full", path="journal.jsonl")
+    return cls("no API key")
+
+
+def test_every_error_class_is_public_and_covered() -> None:
+    defined = {
+        item
+        for item in vars(voiceclone._errors).values()
+        if isinstance(item, type) and issubclass(item, VoiceCloneError)
+    }
+    assert set(PUBLIC_ERRORS) == defined
+    assert voiceclone.RateGateUnavailableError in defined
+
+
+@pytest.mark.parametrize("cls", PUBLIC_ERRORS, ids=lambda cls: cls.__name__)
+def test_every_error_survives_pickle_with_its_attributes(cls: type[VoiceCloneError]) -> None:
+    err = an_error(cls)
+    copy = pickle.loads(pickle.dumps(err))
+    assert type(copy) is cls
+    assert (str(copy), repr(copy)) == (str(err), repr(err))
+    assert vars(copy).keys() == vars(err).keys()
+    for name, value in vars(err).items():
+        if name != "problems":  # a list holding the error itself: compared by field
+            assert getattr(copy, name) == value, name
+    if isinstance(err, ValidationError):
+        assert [p.field for p in copy.problems] == [err.field]
+
+
+@pytest.mark.parametrize("cls", PUBLIC_ERRORS, ids=lambda cls: cls.__name__)
+def test_every_error_is_rebuilt_from_its_args(cls: type[VoiceCloneError]) -> None:
+    # What Celery does with an error from a task (and what its JSON result backend
+    # keeps): the class, then `cls(*args)`. The class and the message come back.
+    err = an_error(cls)
+    copy = cls(*err.args)
+    assert type(copy) is cls
+    assert copy.message == err.message
+    assert str(copy) == err.message
+
+
+def _raise(cls_name: str) -> None:
+    raise an_error(getattr(voiceclone, cls_name))
+
+
+def test_errors_cross_a_process_boundary() -> None:
+    # A real worker process (concurrent.futures pickles the error raised there).
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for name in ("InsufficientBalanceError", "ValidationError", "TimeoutError"):
+            with pytest.raises(getattr(voiceclone, name)) as caught:
+                pool.submit(_raise, name).result(timeout=60)
+            assert str(caught.value) == str(an_error(getattr(voiceclone, name)))
+    assert caught.value.retryable is False  # the TimeoutError's own attribute
 
 
 def test_key_never_in_configuration_errors() -> None:

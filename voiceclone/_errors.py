@@ -28,7 +28,9 @@ error ever carries request headers, so the API key cannot leak through ``str()``
 or ``repr()``; and no error is chained to an aiohttp exception (whose
 ``request_info`` holds the headers). Server strings are cut and neutralised
 (`safe_text`) before they become part of a message. Every attribute is set by
-the constructor, so an error pickles and compares the same wherever it was made.
+the constructor, so an error pickles and compares the same wherever it was made,
+and ``type(e)(*e.args)`` (how Celery rebuilds an error from its result backend)
+makes an error of the same class and message.
 """
 
 from __future__ import annotations
@@ -156,6 +158,9 @@ class ValidationError(VoiceCloneError, ValueError):
         self, field: str, problem: str, *, problems: list[ValidationError] | None = None
     ) -> None:
         super().__init__(f"{field}: {problem}")
+        # The arguments it is built from, so that `type(e)(*e.args)` (how Celery and
+        # others rebuild an error from a result backend) makes the same error.
+        self.args = (field, problem)
         self.field = field
         self.problem = problem
         self.problems: list[ValidationError] = problems or [self]
