@@ -38,7 +38,10 @@ TRACED = textwrap.dedent(
 
     async def main():
         async with Emulator(api_key=KEY, rpm=None) as emu:
-            async with voiceclone.Client(KEY, emu.base_url, retry=FAST) as client:
+            # Paced fast: the rate-limit answer's cooldown lasts milliseconds, not seconds.
+            async with voiceclone.Client(
+                KEY, emu.base_url, retry=FAST, requests_per_minute=6000
+            ) as client:
                 up = await client.upload_file(make_wav(12.0), filename="secret-name.wav")
                 emu.inject(Fault.http(503), endpoint="voice_clone")
                 emu.inject(Fault.rate_limit(), endpoint="voice_clone")

@@ -41,6 +41,9 @@ ACCOUNT_RPM = 1200.0
 ACCOUNT_BURST = 10
 PER_WORKER = 8
 FAST = voiceclone.RetryPolicy(attempts=8, timeout=30.0, wait_initial=0.01, wait_max=0.05)
+#: A pace that never delays the tests about who owns a connection (the default, 60 a
+#: minute, would spend a second on their two clones).
+FAST_RPM = 60_000.0
 
 
 @pytest.fixture
@@ -381,7 +384,9 @@ async def test_a_borrowed_redis_client_is_never_closed(
 ) -> None:
     borrowed = aioredis.Redis.from_url(redis_server.url)
     try:
-        async with Client(KEY, emu.base_url, retry=FAST, redis=borrowed) as client:
+        async with Client(
+            KEY, emu.base_url, retry=FAST, redis=borrowed, requests_per_minute=FAST_RPM
+        ) as client:
             outcomes = await clones(client, "Borrowed", 2)
             assert all(o.ok for o in outcomes)
             assert client.rate_stats.gate == "shared"
@@ -395,7 +400,9 @@ async def test_an_owned_redis_client_is_made_lazily_and_closed(
 ) -> None:
     direct = aioredis.Redis.from_url(redis_server.url)
     try:
-        client = Client(KEY, emu.base_url, retry=FAST, redis=redis_server.url)
+        client = Client(
+            KEY, emu.base_url, retry=FAST, redis=redis_server.url, requests_per_minute=FAST_RPM
+        )
         assert len(await direct.client_list()) == 1  # only ours: nothing connected yet
         async with client:
             await clones(client, "Owned", 2)
@@ -416,7 +423,7 @@ async def test_env_url_is_the_default(
     emu: Emulator, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VOICECLONE_REDIS_URL", redis_server.url)
-    async with Client(KEY, emu.base_url, retry=FAST) as client:
+    async with Client(KEY, emu.base_url, retry=FAST, requests_per_minute=FAST_RPM) as client:
         assert client.rate_stats.gate == "shared"
         assert all(o.ok for o in await clones(client, "FromEnv", 2))
     monkeypatch.delenv("VOICECLONE_REDIS_URL")
