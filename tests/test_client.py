@@ -712,6 +712,10 @@ async def test_user_agent_and_default_headers_reach_the_api_only(tmp_path: Path)
         ({"authorization": "Bearer other"}, "Authorization"),
         ({"X-Bad": "a\r\nInjected: 1"}, "line break"),
         ({"X-Num": 5}, "strings"),
+        ({"Content-Length": "10"}, "must not set Content-Length: it describes one request"),
+        ({"transfer-encoding": "chunked"}, "must not set transfer-encoding"),
+        ({"Content-Type": "application/json"}, "must not set Content-Type"),
+        ({"Connection": "close"}, "must not set Connection"),
     ],
 )
 def test_bad_default_headers_are_refused(headers: dict[str, Any], match: str) -> None:

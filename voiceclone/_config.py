@@ -109,6 +109,17 @@ _TOKEN: Final = frozenset(
 )
 
 
+#: Headers of one request's body (its length, framing, type and encoding: a multipart
+#: form's boundary is in its Content-Type) or of the connection. Set once for every
+#: request, each breaks them all, so they are refused with a reason instead.
+_PER_REQUEST: Final = frozenset(
+    {
+        "content-length", "transfer-encoding", "content-type", "content-encoding",
+        "connection", "keep-alive", "upgrade", "te", "trailer", "expect",
+    }
+)  # fmt: skip
+
+
 def request_headers(default_headers: Mapping[str, str] | None, key: Redacted) -> dict[str, str]:
     """Headers for every API request: User-Agent, the caller's own, then the key.
 
@@ -123,6 +134,11 @@ def request_headers(default_headers: Mapping[str, str] | None, key: Redacted) ->
         if name.lower() == "authorization":
             raise ConfigurationError(
                 "default_headers must not set Authorization: the client sends the API key"
+            )
+        if name.lower() in _PER_REQUEST:
+            raise ConfigurationError(
+                f"default_headers must not set {name}: it describes one request's body or "
+                "the connection, and the client sets it for each request"
             )
         if any((c < " " and c != "\t") or c == "\x7f" for c in value):
             raise ConfigurationError(
