@@ -886,6 +886,34 @@ async def test_bad_fault_requests(api: Api) -> None:
         api.emu.inject(Fault.garbage(), endpoint="voice-clone")
 
 
+@pytest.mark.parametrize("spec", ["latency:inf", "slow:nan", "latency:-1", "slow:601"])
+async def test_a_fault_delay_is_bounded(api: Api, spec: str) -> None:
+    # Refused at once (not held forever): the header, the API and the constructor agree.
+    reply = await api.get_voice(fault=spec, timeout=2.0)
+    assert reply.status == 400
+    assert f"bad argument in fault {spec!r}" in reply.text
+    assert "between 0 and 600 seconds" in reply.text or "finite" in reply.text
+    kind, _, seconds = spec.partition(":")
+    with pytest.raises(ValueError, match=kind):
+        getattr(Fault, kind)(float(seconds))
+    with pytest.raises(ValueError, match="latency"):
+        Emulator(KEY, latency=float(seconds) if kind == "latency" else float("inf"))
+
+
+async def test_the_request_history_is_a_ring_and_the_counts_stay_whole(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with Emulator(KEY, rpm=None, history=3) as emulator:
+        api = Api(session, emulator)
+        for n in range(5):
+            await api.request("GET", "/files/list", params={"purpose": f"p{n}"})
+        assert [r.query["purpose"] for r in emulator.requests] == ["p2", "p3", "p4"]
+        assert emulator.stats.requests["files/list"] == 5
+        assert emulator.state()["requests"] == {"files/list": 5}
+    with pytest.raises(ValueError, match="history"):
+        Emulator(KEY, history=-1)
+
+
 async def _outcomes(session: aiohttp.ClientSession, faults: Faults, n: int) -> list[str]:
     outcomes = []
     async with Emulator(KEY, faults=faults) as emulator:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import builtins
 import multiprocessing
 import pickle
+import re
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import pytest
 from conftest import KEY, SAMPLE, new_client, respond
@@ -369,6 +371,15 @@ def test_every_error_class_is_public_and_covered() -> None:
     }
     assert set(PUBLIC_ERRORS) == defined
     assert voiceclone.RateGateUnavailableError in defined
+
+
+def test_both_drawings_of_the_tree_name_every_error_class() -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text("utf-8")
+    (docs_tree,) = re.findall(r"## The tree\n\n```text\n(.*?)```", docs, re.DOTALL)
+    module_tree = (voiceclone._errors.__doc__ or "").split("```")[1]
+    for tree in (docs_tree, module_tree):
+        drawn = set(re.findall(r"^[│├└─ ]*(\w+)", tree, re.MULTILINE)) - {""}
+        assert drawn >= {cls.__name__ for cls in PUBLIC_ERRORS}, tree
 
 
 @pytest.mark.parametrize("cls", PUBLIC_ERRORS, ids=lambda cls: cls.__name__)

@@ -4,6 +4,7 @@
 VoiceCloneError                        base; .status_code .status_msg .trace_id where known
 ├── ConfigurationError                 no API key, bad base URL
 ├── JournalError                       a batch journal cannot be read or written
+├── RateGateUnavailableError           the shared rate gate is unreachable (fallback="fail")
 ├── ValidationError (also ValueError)  bad input caught before any request is sent
 ├── APIError                           the server answered with a non-zero base_resp.status_code
 │   ├── RateLimitError                 1002, 1039, 2045 (retried automatically first)

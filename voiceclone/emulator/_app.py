@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import time
@@ -14,7 +15,7 @@ from aiohttp import web
 
 from voiceclone._samples import make_wav
 from voiceclone.emulator._body import Body, read_body
-from voiceclone.emulator._faults import FAULT_HEADER, Fault, FaultPicker, Faults
+from voiceclone.emulator._faults import FAULT_HEADER, Fault, FaultPicker, Faults, check_delay
 from voiceclone.emulator._files import delete_file, list_files, retrieve_file, upload_file
 from voiceclone.emulator._inspect import STATE_PATH, emulator_state, summary_line
 from voiceclone.emulator._rules import ApiError
@@ -63,6 +64,11 @@ def http_origin(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+#: Requests `Emulator.requests` keeps by default: far more than a test looks back
+#: on, few enough that a long-lived emulator's memory stays flat.
+DEFAULT_HISTORY = 1000
+
+
 class Emulator:
     """A MiniMax-compatible voice-cloning API server on a local port.
 
@@ -80,6 +86,9 @@ class Emulator:
         port: Port to listen on; ``0`` picks a free one.
         file_ids_as_strings: Send file ids as numeric strings, as some endpoints do.
         clock: Monotonic clock for the rate limiter (tests may substitute one).
+        history: How many of the latest requests `requests` keeps (a ring: an
+            emulator serving a long test suite or a demo stays small); the counts
+            in `stats` and the accounts' state cover every request.
     """
 
     def __init__(
@@ -94,6 +103,7 @@ class Emulator:
         port: int = 0,
         file_ids_as_strings: bool = False,
         clock: Clock = time.monotonic,
+        history: int = DEFAULT_HISTORY,
     ) -> None:
         keys = [api_key] if isinstance(api_key, str) else list(api_key)
         if not keys or len(set(keys)) != len(keys) or not all(keys):
@@ -102,8 +112,9 @@ class Emulator:
             raise ValueError("rpm must be positive or None")
         if burst is not None and burst < 1:
             raise ValueError("burst must be at least 1")
-        if latency < 0:
-            raise ValueError("latency must be >= 0")
+        check_delay("latency", latency)
+        if history < 0:
+            raise ValueError("history must be >= 0")
         self.rpm = rpm
         self.burst: int | None = None
         self._buckets: dict[str, TokenBucket] = {}
@@ -117,7 +128,7 @@ class Emulator:
         self._world = World(keys, file_ids_as_strings=file_ids_as_strings)
         self._picker = FaultPicker(faults)
         self.stats = EmulatorStats()
-        self.requests: list[RecordedRequest] = []
+        self._history: collections.deque[RecordedRequest] = collections.deque(maxlen=history)
         self._runner: web.AppRunner | None = None
         self._closed = False
         self._started: float | None = None
@@ -126,6 +137,11 @@ class Emulator:
     def __repr__(self) -> str:
         where = self.base_url if self._runner else "not started"
         return f"<Emulator {where} rpm={self.rpm} burst={self.burst} faults={self.faults!r}>"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """The latest requests received, oldest first: at most ``history`` of them (a copy)."""
+        return list(self._history)
 
     @property
     def faults(self) -> Faults | None:
@@ -361,7 +377,7 @@ class Emulator:
         fault: Fault | None,
     ) -> None:
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
-        self.requests.append(
+        self._history.append(
             RecordedRequest(
                 endpoint=endpoint,
                 method=request.method,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -9,7 +10,15 @@ from typing import Final
 
 import attrs
 
-__all__ = ["ENDPOINTS", "FAULT_HEADER", "Fault", "FaultPicker", "Faults"]
+__all__ = [
+    "ENDPOINTS",
+    "FAULT_HEADER",
+    "MAX_DELAY",
+    "Fault",
+    "FaultPicker",
+    "Faults",
+    "check_delay",
+]
 
 #: Names of the API endpoints, as used by :meth:`Emulator.inject` and :class:`Faults`.
 ENDPOINTS: tuple[str, ...] = (
@@ -24,6 +33,21 @@ ENDPOINTS: tuple[str, ...] = (
 
 #: Request header that asks for a fault on that one request, e.g. ``status:1002``.
 FAULT_HEADER = "X-Emulator-Fault"
+
+#: The longest delay an answer can be given (a fault's, or the emulator's latency):
+#: longer than any timeout a client is tested with. A request held longer (say
+#: ``latency:inf`` in a header) would hang a test, and hold a connection, forever.
+MAX_DELAY: Final = 600.0
+
+
+def check_delay(name: str, seconds: float) -> float:
+    """``seconds`` as a delay, or `ValueError` naming ``name``."""
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds)):
+        raise ValueError(f"{name} must be a finite number of seconds, got {seconds!r}")
+    if not 0 <= seconds <= MAX_DELAY:
+        raise ValueError(f"{name} must be between 0 and {MAX_DELAY:.0f} seconds, got {seconds}")
+    return float(seconds)
+
 
 # Fault kinds after which the request is still carried out as usual.
 _PROCESSING_KINDS = frozenset({"latency", "slow", "drop_after"})
@@ -61,16 +85,17 @@ class Fault:
 
     @classmethod
     def latency(cls, seconds: float) -> Fault:
-        """Wait ``seconds``, then handle the request normally."""
-        return cls("latency", seconds=float(seconds))
+        """Wait ``seconds`` (up to `MAX_DELAY`), then handle the request normally."""
+        return cls("latency", seconds=check_delay("latency", seconds))
 
     @classmethod
     def slow(cls, seconds: float) -> Fault:
         """Handle the request (the voice is created), then wait ``seconds`` before answering.
 
         A client that times out meanwhile never learns that its request succeeded.
+        ``seconds`` is at most `MAX_DELAY`.
         """
-        return cls("slow", seconds=float(seconds))
+        return cls("slow", seconds=check_delay("slow", seconds))
 
     @classmethod
     def http(
@@ -145,8 +170,8 @@ class Fault:
             if kind == "status":
                 code, _, msg = arg.partition(":")
                 return cls.status(int(code), msg or None)
-        except ValueError:
-            raise ValueError(f"bad argument in fault {spec!r}") from None
+        except ValueError as exc:
+            raise ValueError(f"bad argument in fault {spec!r}: {exc}") from None
         simple = {
             "drop_before": cls.drop_before,
             "drop_after": cls.drop_after,
