@@ -138,6 +138,62 @@ def test_a_retried_clone_is_one_span_with_a_child_per_attempt() -> None:
         assert secret not in text  # no key, header, file name, server message or text
 
 
+METERED = textwrap.dedent(
+    """
+    import asyncio, json
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    import voiceclone
+    from voiceclone.emulator import Emulator, Fault
+    from voiceclone.testing import sample_wav
+
+    reader = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))  # and no tracer
+    FAST = voiceclone.RetryPolicy(wait_initial=0.001, wait_max=0.002, wait_jitter=0.0)
+
+    async def main():
+        async with Emulator(api_key=KEY, rpm=None) as emu:
+            async with voiceclone.Client(
+                KEY, emu.base_url, retry=FAST, requests_per_minute=60000
+            ) as client:
+                up = await client.upload_file(sample_wav(10.5))
+                # Codes no one documented: each would be a time series of its own.
+                for n, fault in enumerate(
+                    [Fault.status(77001), Fault.status(77002), Fault.http(418, "teapot")]
+                ):
+                    emu.inject(fault, endpoint="voice_clone")
+                    try:
+                        await client.clone(file_id=up.file_id, voice_id=f"Metered{n}00x")
+                    except voiceclone.APIError:
+                        pass
+                await client.clone(file_id=up.file_id, voice_id="Metered900x")
+
+    asyncio.run(main())
+    points = []
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                if m.name == "voiceclone.requests":
+                    points += [[dict(p.attributes), p.value] for p in m.data.data_points]
+    print(json.dumps({"tracing": type(trace.get_tracer_provider()).__name__, "requests": points}))
+    """
+)
+
+
+def test_a_meter_provider_alone_records_metrics_with_bounded_labels() -> None:
+    out = json.loads(run(METERED))
+    assert out["tracing"] == "ProxyTracerProvider"  # no tracer provider was set up
+    clones = [(a, v) for a, v in out["requests"] if a["url.path"] == "/voice_clone"]
+    labels = sorted(
+        (str(a.get("http.response.status_code")), str(a.get("minimax.status_code")), v)
+        for a, v in clones
+    )
+    # 77001 and 77002 are one "other" series; 418, a status no one answers, is "4xx".
+    assert labels == [("200", "0", 1), ("200", "other", 2), ("4xx", "None", 1)]
+
+
 def test_without_opentelemetry_nothing_is_imported() -> None:
     script = textwrap.dedent(
         """
