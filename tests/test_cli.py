@@ -304,6 +304,17 @@ async def test_a_wrong_key_fails_without_echoing_it(emu: Emulator, tmp_path: Pat
 # -- batch -----------------------------------------------------------------------------
 
 
+async def test_a_model_released_since_is_accepted_with_a_warning(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    voices_dir(tmp_path, 1)
+    manifest = csv_manifest(tmp_path, ["NewModel01,voice0.wav,Hi.,speech-7.0-cli-hd"])
+    run = await cli("batch", str(manifest), "--dry-run", emu=emu)
+    assert run.status == 0, run.err
+    assert "model 'speech-7.0-cli-hd' is not one this version of voiceclone knows" in run.err
+    assert sum(emu.stats.requests.values()) == 0
+
+
 async def test_dry_run_reports_every_problem_and_sends_nothing(
     emu: Emulator, tmp_path: Path
 ) -> None:
@@ -317,7 +328,7 @@ async def test_dry_run_reports_every_problem_and_sends_nothing(
             "x,voice1.wav,,",
             "GoodVoice03,short.wav,Hello,",
             "GoodVoice01,absent.wav,,",
-            "GoodVoice05,text.wav,Hi,speech-9",
+            "GoodVoice05,text.wav,Hi,speech 9",
         ],
     )
     run = await cli("batch", str(manifest), "--dry-run", emu=emu)
@@ -328,7 +339,7 @@ async def test_dry_run_reports_every_problem_and_sends_nothing(
         "line 4  audio: lasts 2.0 s",
         "line 5  voice_id: repeats line 2",
         "line 5  audio:",
-        "line 6  model: must be one of",
+        "line 6  model: must be a model name",
         "line 6  audio: is not mp3, m4a or wav audio",
         "7 problem(s) on 4 line(s)",
         "nothing was sent",

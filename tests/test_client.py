@@ -355,12 +355,12 @@ async def test_delete_voice_frees_the_id(client: Client, emu: Emulator, file_id:
     with pytest.raises(InvalidParameterError) as gone:
         await client.delete_voice("Nobody12345")
     assert gone.value.status_code == 2013
-    sent = len(emu.requests)
+    sent = sum(emu.stats.requests.values())
     with pytest.raises(ValidationError, match="voice_id"):
         await client.delete_voice("no")
     with pytest.raises(ValidationError, match="voice_type"):
         await client.delete_voice(VOICE, voice_type="system")
-    assert len(emu.requests) == sent
+    assert sum(emu.stats.requests.values()) == sent
 
 
 async def test_download_demo_writes_the_preview_without_the_key(

@@ -91,7 +91,7 @@ def test_every_problem_of_every_row_is_reported(folder: Path) -> None:
         "bad,audio/a.wav,,,,,\n"  # 3: voice id too short
         "GoodVoice02,short.wav,Hello,,2,maybe,\n"  # 4: four problems
         "GoodVoice01,missing.wav,,,,,\n"  # 5: duplicate id, missing file
-        ",notes.wav,,speech-9,,,\n"  # 6: no id, bad model, not audio
+        ",notes.wav,,speech 9,,,\n"  # 6: no id, bad model, not audio
         "GoodVoice03,audio/b.wav,,,,,\n",  # 7: fine
     )
     manifest = load_manifest(path)

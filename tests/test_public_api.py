@@ -24,6 +24,8 @@ PUBLIC = {
     "CloneResult",
     "PreviewInfo",
     "SensitiveType",
+    "SpeechModel",
+    "FilePurpose",
     "UploadedFile",
     "Voice",
     "CloneJob",

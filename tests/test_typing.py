@@ -18,6 +18,8 @@ MUST_FAIL = {
     "both forms at once": 'await client.clone(voiceclone.CloneRequest(1, "Narrator001"), text="x")',
     "a wrong CloneJob keyword": 'voiceclone.CloneJob("Narrator001", "a.wav", modle="x")',
     "a wrong upload purpose type": 'await client.upload_file("a.wav", purpose=1)',
+    "a misspelt known model": 'model: voiceclone.SpeechModel = "speech-2.8-hdd"',
+    "a misspelt known purpose": 'purpose: voiceclone.FilePurpose = "voiceclone"',
 }
 
 

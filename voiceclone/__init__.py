@@ -51,6 +51,7 @@ from ._pacing import GateStats
 from ._redis_journal import RedisJournal
 from ._retry import RetryPolicy
 from ._sync import SyncClient
+from ._validate import FilePurpose, SpeechModel
 from ._version import __version__
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "CloneRequest",
     "CloneResult",
     "ConfigurationError",
+    "FilePurpose",
     "GateStats",
     "InsecureTransportWarning",
     "InsufficientBalanceError",
@@ -84,6 +86,7 @@ __all__ = [
     "SensitiveContentError",
     "SensitiveType",
     "ServerError",
+    "SpeechModel",
     "SyncClient",
     "TimeoutError",
     "TransportError",

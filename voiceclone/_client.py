@@ -82,6 +82,7 @@ from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying, spends
 from ._transport import Answer, exchange
 from ._validate import (
     DELETABLE_VOICE_TYPES,
+    FilePurpose,
     check_audio,
     check_purpose,
     check_voice_id,
@@ -585,7 +586,7 @@ class Client:
         self,
         file: str | os.PathLike[str] | bytes,
         *,
-        purpose: str = "voice_clone",
+        purpose: FilePurpose | str = "voice_clone",
         filename: str | None = None,
     ) -> UploadedFile:
         """Upload audio (a path, streamed from disk, or bytes) and return its file id.

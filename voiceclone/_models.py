@@ -18,6 +18,7 @@ import attrs
 
 from . import _validate as v
 from ._errors import ValidationError, VoiceCloneError
+from ._validate import SpeechModel
 
 __all__ = [
     "CloneJob",
@@ -91,7 +92,7 @@ class _CloneOptions:
     """
 
     text: str | None = _optional(v.check_text)
-    model: str | None = _optional(v.check_model)
+    model: SpeechModel | str | None = _optional(v.check_model)
     language_boost: str | None = _optional(v.check_language_boost)
     text_validation: str | None = _optional(v.check_text_validation)
     accuracy: float | None = _optional(v.check_accuracy)
@@ -159,7 +160,7 @@ class CloneFields(TypedDict, total=False):
     voice_id: Required[str]
     clone_prompt: ClonePrompt | Mapping[str, Any] | None
     text: str | None
-    model: str | None
+    model: SpeechModel | str | None
     language_boost: str | None
     text_validation: str | None
     accuracy: float | None

@@ -7,13 +7,15 @@ round trip to the server. The rules are MiniMax's (minimax-api.md, section 2).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal, get_args
 from urllib.parse import urlsplit
 
 from ._audio import AUDIO_FORMATS, AudioInfo, probe_bytes, probe_file
@@ -27,6 +29,8 @@ __all__ = [
     "MAX_UPLOAD_BYTES",
     "MODELS",
     "PURPOSES",
+    "FilePurpose",
+    "SpeechModel",
     "check_accuracy",
     "check_audio",
     "check_bool",
@@ -47,7 +51,9 @@ __all__ = [
 
 VOICE_ID_PATTERN: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{6,254}[A-Za-z0-9]")
 
-MODELS: Final = (
+logger = logging.getLogger("voiceclone")
+
+SpeechModel = Literal[
     "speech-2.8-hd",
     "speech-2.8-turbo",
     "speech-2.6-hd",
@@ -56,7 +62,21 @@ MODELS: Final = (
     "speech-02-turbo",
     "speech-01-hd",
     "speech-01-turbo",
-)
+]
+"""The speech models MiniMax documents, newest first (the first is the CLI's default).
+
+For type checkers: ``model`` parameters take ``SpeechModel | str``, so an editor
+offers these names and a model MiniMax released since still type-checks (it is
+sent with one WARNING per name).
+"""
+#: `SpeechModel`'s names. A model not among them is sent as given, with one WARNING
+#: per name: MiniMax adds models faster than an SDK is released, and the server is
+#: the judge of what it serves (it answers 2013 for a model it does not know).
+MODELS: Final[tuple[str, ...]] = get_args(SpeechModel)
+#: What a model name looks like; anything else is refused before sending.
+_MODEL_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_unknown_models_told: set[str] = set()
+_unknown_models_lock = threading.Lock()
 
 LANGUAGE_BOOSTS: Final = (
     "auto", "Chinese", "Chinese,Yue", "English", "Arabic", "Russian", "Spanish",
@@ -67,14 +87,19 @@ LANGUAGE_BOOSTS: Final = (
     "Slovenian", "Catalan", "Nynorsk", "Tamil", "Afrikaans",
 )  # fmt: skip
 
-#: Upload purposes the files endpoint knows; only the first two are audio for cloning.
-PURPOSES: Final = (
+FilePurpose = Literal[
     "voice_clone",
     "prompt_audio",
     "t2a_async_input",
     "video_understanding",
     "video_generation_input",
-)
+]
+"""Upload purposes the files endpoint knows; only the first two are audio for cloning.
+
+Unlike models, an unknown purpose is refused before sending: the endpoint's list
+is closed.
+"""
+PURPOSES: Final[tuple[str, ...]] = get_args(FilePurpose)
 
 #: What get_voice lists, and the kinds of voice delete_voice can remove.
 VOICE_TYPES: Final = ("system", "voice_cloning", "voice_generation", "all")
@@ -150,7 +175,25 @@ def _check_choice(value: object, field: str, choices: tuple[str, ...]) -> str:
 
 
 def check_model(value: object, field: str = "model") -> str:
-    return _check_choice(value, field, MODELS)
+    """A model name: a known one, or any well-formed name (told once, then sent)."""
+    if not isinstance(value, str) or not _MODEL_NAME.fullmatch(value):
+        raise ValidationError(
+            field, f"must be a model name such as {', '.join(MODELS[:4])}, ...; got {value!r}"
+        )
+    if value not in MODELS and value.lower() in MODELS:
+        raise ValidationError(field, f"model names are lower case: did you mean {value.lower()!r}?")
+    if value not in MODELS:
+        with _unknown_models_lock:
+            first = value not in _unknown_models_told
+            _unknown_models_told.add(value)
+        if first:
+            logger.warning(
+                "model %r is not one this version of voiceclone knows (%s, ...): it is sent "
+                "as given and MiniMax decides (2013 if it does not serve it)",
+                value,
+                ", ".join(MODELS[:2]),
+            )
+    return value
 
 
 def check_language_boost(value: object, field: str = "language_boost") -> str:

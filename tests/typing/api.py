@@ -90,6 +90,14 @@ async def client_usage(session: aiohttp.ClientSession) -> None:
             aigc_watermark=True,
         )
         again: voiceclone.CloneResult = await client.clone(request)
+        # A model released after this SDK is still a model (a str); the known ones are
+        # a Literal an editor can offer.
+        newer: str = "speech-3.0-hd"
+        known: voiceclone.SpeechModel = "speech-2.8-turbo"
+        purpose: voiceclone.FilePurpose = "prompt_audio"
+        voiceclone.CloneRequest(file_id, "Narrator003", text="Hi.", model=newer)
+        voiceclone.CloneRequest(file_id, "Narrator004", text="Hi.", model=known)
+        await client.upload_file(b"...", purpose=purpose)
         body: dict[str, object] = dict(request.to_json())
         demo: str | None = result.demo_audio
         sensitive: bool = result.input_sensitive

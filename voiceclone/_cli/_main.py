@@ -129,9 +129,9 @@ def _clone_options(parser: argparse.ArgumentParser) -> None:
     preview.add_argument("--text", metavar="TEXT", help="preview text to read in the new voice")
     preview.add_argument(
         "--model",
-        choices=MODELS,
         metavar="MODEL",
-        help=f"model of the preview (default with --text: {DEFAULT_MODEL})",
+        help=f"model of the preview (default with --text: {DEFAULT_MODEL}); known: "
+        f"{', '.join(MODELS)}; another name is sent as given, with a warning",
     )
     preview.add_argument("--language-boost", metavar="LANG", help="e.g. auto, English, Chinese")
     preview.add_argument(
