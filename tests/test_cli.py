@@ -290,7 +290,29 @@ async def test_api_key_file_keeps_the_key_out_of_the_environment(
     assert "expires" in run.out
     missing = await cli("--api-key-file", str(tmp_path / "nope"), "voices", env=env)
     assert missing.status == 3
-    assert "--api-key-file" in missing.err
+    assert "--api-key-file: No such file or directory" in missing.err
+    # A key pasted where its file's path goes is not quoted back (`cli` checks KEY
+    # is absent from both streams).
+    pasted = await cli("--api-key-file", KEY, "voices", env=env)
+    assert pasted.status == 3
+    assert "the value given is not shown" in pasted.err
+
+
+async def test_stderr_to_a_file_keeps_each_message_on_one_line(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # No COLUMNS, not a terminal: a note is one line however long (a reader greps it).
+    env = cli_env(emu)
+    del env["COLUMNS"]
+    folder = tmp_path / ("a-folder-with-a-long-name-" * 4)
+    folder.mkdir()
+    voices_dir(folder, 1)
+    manifest = csv_manifest(folder, ["LongLines01,voice0.wav,,"])
+    run = await cli("batch", str(manifest), "--rpm", FAST_RPM, "--json", env=env)
+    assert run.status == 0, run.err
+    journal = f"journal: {manifest}.journal.jsonl"
+    assert len(journal) > 150
+    assert [line for line in run.err.splitlines() if line.startswith("journal: ")] == [journal]
 
 
 async def test_a_wrong_key_fails_without_echoing_it(emu: Emulator, tmp_path: Path) -> None:

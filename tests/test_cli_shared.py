@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -57,24 +58,39 @@ async def test_processes_share_a_manifest_and_status_shows_the_batch(
     emu: Emulator, redis_server: RedisServer, manifest: Path
 ) -> None:
     shared = ["--redis", redis_server.url, "--journal-name", "spring", "--rpm", "60000"]
+    # A batch that never ran is not "0 done": the name is probably wrong.
     before = await voiceclone(emu, "batch", str(manifest), *shared, "--status")
-    assert before[0] == 0, before
-    assert f"0 done, 0 in flight, 0 failed, {VOICES} not started" in before[1]
+    assert before[0] == 2, before
+    assert "no batch named 'spring' for this account" in before[2]
 
     runs = await asyncio.gather(
-        voiceclone(emu, "batch", str(manifest), *shared, process=True),
-        voiceclone(emu, "batch", str(manifest), *shared, process=True),
+        voiceclone(emu, "batch", str(manifest), *shared, "--json", process=True),
+        voiceclone(emu, "batch", str(manifest), *shared, "--json", process=True),
     )
+    produced: list[str] = []
     for status, out, err in runs:
         assert status == 0, (out, err)
-        assert f"cloned {VOICES} of {VOICES}" in out
+        assert f"cloned {VOICES} of {VOICES}" in err
         assert KEY not in out + err
+        assert "RedisJournal(" not in err  # the journal is named for people
+        assert "journal: the shared batch 'spring' in Redis" in err
+        records = [json.loads(line) for line in out.splitlines()]
+        assert len(records) == VOICES  # each worker reports every voice of the batch
+        produced += [r["voice_id"] for r in records if not r["resumed"]]
+    # Concatenated, the records not marked resumed are each voice exactly once.
+    assert sorted(produced) == [f"CliShared{i:03d}x" for i in range(VOICES)]
     assert dict(emu.account().clone_successes) == {f"CliShared{i:03d}x": 1 for i in range(VOICES)}
     assert not (manifest.parent / "voices.csv.journal.jsonl").exists()
 
     after = await voiceclone(emu, "batch", str(manifest), *shared, "--status")
     assert after[0] == 0, after
     assert f"{VOICES} done, 0 in flight, 0 failed, 0 not started" in after[1]
+    status, out, err = await voiceclone(emu, "batch", str(manifest), *shared, "--status", "--json")
+    assert status == 0, err
+    assert json.loads(out) == {
+        "batch": "spring", "total": VOICES, "done": VOICES, "in_flight": 0, "failed": 0,
+        "not_started": 0, "failures": [],
+    }  # fmt: skip
 
 
 async def test_shared_options_are_checked_before_anything_is_sent(
@@ -105,6 +121,9 @@ async def test_an_unreachable_redis_is_a_clear_error(emu: Emulator, manifest: Pa
             assert status == 4, (out, err)  # the journal's own exit status
             assert "Redis did not answer" in err
             assert "Traceback" not in err
+            # A read-only query changed nothing: there is nothing to resume.
+            assert ("resume" in err) == (not extra), err
+            assert ("nothing was changed" in err) == bool(extra), err
     finally:
         gone.close()
     assert emu.stats.requests["voice_clone"] == 0

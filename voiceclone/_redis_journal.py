@@ -109,6 +109,8 @@ class JournalSummary:
         sent: voice_ids whose clone request left but whose answer is not recorded.
         final: voice_ids among ``failed`` that failed for good (skipped by re-runs
             unless they ask for ``retry_failed``).
+        started: whether a worker ever started this batch (for this account, within
+            the records' lifetime): ``False`` for a name that never ran.
     """
 
     done: frozenset[str]
@@ -116,6 +118,7 @@ class JournalSummary:
     failed: dict[str, str]
     sent: frozenset[str]
     final: frozenset[str] = frozenset()
+    started: bool = True
 
 
 class RedisJournal:
@@ -201,12 +204,17 @@ class RedisJournal:
         return self._key("claim:" + voice_id)
 
     async def _call(
-        self, what: str, call: Callable[[], Awaitable[_T]], *, patient: bool = True
+        self,
+        what: str,
+        call: Callable[[], Awaitable[_T]],
+        *,
+        patient: bool = True,
+        advice: str = "re-run the batch to resume it",
     ) -> _T:
         """One Redis call, tried again while Redis is unreachable for up to ``outage`` s.
 
-        Its failure then is a `JournalError` (never a hang); ``patient=False`` tries
-        once, bounded by `CALL_TIMEOUT`.
+        Its failure then is a `JournalError` (never a hang) ending with ``advice``;
+        ``patient=False`` tries once, bounded by `CALL_TIMEOUT`.
         """
         loop = asyncio.get_running_loop()
         # A Redis never reached (a wrong URL, nothing listening) fails at once; once
@@ -223,7 +231,7 @@ class RedisJournal:
                     # The exception's text may name the server; the type is enough.
                     raise JournalError(
                         f"journal {self.name!r}: Redis did not answer ({type(exc).__name__}) "
-                        f"while {what}; re-run the batch to resume it",
+                        f"while {what}; {advice}",
                         path=self.name,
                     ) from None
                 if not self._unreachable:
@@ -283,15 +291,18 @@ class RedisJournal:
     async def finish(self) -> None:
         await self.__aexit__()
 
-    async def _read(self, what: str, *commands: Callable[[RedisClient], Any]) -> list[Any]:
+    async def _read(
+        self, what: str, *commands: Callable[[RedisClient], Any], **options: Any
+    ) -> list[Any]:
         """Single-key reads, each made and awaited in turn (a cluster answers each from
-        its node; none is left unawaited when the batch is cancelled)."""
+        its node; none is left unawaited when the batch is cancelled). ``options`` go
+        to `_call`."""
 
         async def read() -> list[Any]:
             client = self._handle.get()
             return [await _aw(command(client)) for command in commands]
 
-        return await self._call(what, read)
+        return await self._call(what, read, **options)
 
     async def claimed_elsewhere(self, voice_id: str) -> bool:
         """Whether another live worker holds the job's claim right now."""
@@ -491,14 +502,18 @@ class RedisJournal:
         Done, in flight, failed (final or not), and sent without a recorded answer.
         """
         self._bind(client.account_id)
-        done, failed, final, sent = await self._read(
+        # A read changes nothing: its failure advises trying again, not resuming.
+        again = "nothing was changed; ask again once Redis answers"
+        done, failed, final, sent, started = await self._read(
             "reading the batch",
             lambda r: r.hkeys(self._key("ok")),
             lambda r: r.hgetall(self._key("failed")),
             lambda r: r.hkeys(self._key("final")),
             lambda r: r.hkeys(self._key("sent")),
+            lambda r: r.exists(self._key("epoch")),
+            advice=again,
         )
-        claims = await self._call("reading claims", self._scan_claims)
+        claims = await self._call("reading claims", self._scan_claims, advice=again)
         done_ids = frozenset(_text(v) for v in done)
         failed_ids = {
             _text(k): json.loads(v).get("error", "?")
@@ -511,6 +526,9 @@ class RedisJournal:
             failed=failed_ids,
             sent=frozenset(_text(v) for v in sent) - done_ids,
             final=frozenset(_text(v) for v in final) & frozenset(failed_ids),
+            # The epoch marks a start; records without it (a Redis restarted from an
+            # older snapshot) still show one.
+            started=bool(started or done or failed or sent or claims),
         )
 
     async def _scan_claims(self) -> list[str]:

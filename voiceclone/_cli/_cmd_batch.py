@@ -200,7 +200,7 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
     shared = shared_journal(args)  # --journal-name: one batch for many processes
     if shared is not None and args.status:
         async with make_client(args) as reader:
-            return await print_status(ui, shared, manifest, reader)
+            return await print_status(ui, shared, manifest, reader, as_json=args.json)
     if args.dry_run:
         return _dry_run(ui, manifest, human)
     if manifest.blocking:
@@ -243,7 +243,11 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
                     rows.append(row)
                     records.write(record(row))
     except asyncio.CancelledError:
-        where = f"; {journal} keeps them: run the same command again to resume" if journal else ""
+        where = (
+            f"; {_journal_text(journal)} keeps them: run the same command again to resume"
+            if journal
+            else ""
+        )
         ui.err.print(
             f"[yellow]interrupted[/]: {progress.done} of {progress.total} voices finished"
             f"{escape(where)}"
@@ -257,9 +261,7 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
         return JOURNAL
     except JournalError as exc:
         # A full disk or a lost mount under the journal: what it holds stays valid.
-        ui.error(
-            f"journal not writable: {progress.done} finished; re-run to resume ({journal}: {exc})"
-        )
+        ui.error(f"journal not writable: {progress.done} finished; re-run to resume ({exc})")
         return JOURNAL
     finally:
         records.close()
@@ -272,10 +274,17 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
     if account is not None:
         ui.error(account)
     if journal is not None:
-        ui.note(f"[dim]journal: {escape(str(journal))}[/]")
+        ui.note(f"[dim]journal: {escape(_journal_text(journal))}[/]")
     if all(row.ok for row in rows):
         return OK
     return failure_status(*(row.error for row in rows))
+
+
+def _journal_text(journal: Path | RedisJournal) -> str:
+    """The journal as people know it: a file's path, or a shared batch's name."""
+    if isinstance(journal, RedisJournal):
+        return f"the shared batch {journal.name!r} in Redis"
+    return str(journal)
 
 
 def _skipped_record(row: ResultRow, invalid: InvalidRow) -> dict[str, Any]:

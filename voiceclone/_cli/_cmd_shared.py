@@ -7,10 +7,12 @@ through the batch together; ``--status`` prints the whole batch's state instead.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import json
+import sys
+from typing import TYPE_CHECKING, Any
 
 from voiceclone import Client, RedisJournal
-from voiceclone._cli._exit import FAILED, OK, UsageError
+from voiceclone._cli._exit import FAILED, OK, USAGE, UsageError
 from voiceclone._redis_conn import ENV_URL, env_url
 
 if TYPE_CHECKING:  # rich is imported only to print: the parser works without the extra
@@ -63,18 +65,39 @@ def shared_journal(args: argparse.Namespace) -> RedisJournal | None:
     return RedisJournal(url, name)
 
 
-async def print_status(ui: Ui, journal: RedisJournal, manifest: Manifest, client: Client) -> int:
-    """Print the batch's state for ``client``'s account; exit status 1 while anything failed."""
+async def print_status(
+    ui: Ui, journal: RedisJournal, manifest: Manifest, client: Client, *, as_json: bool = False
+) -> int:
+    """Print the batch's state for ``client``'s account (as one JSON object with
+    ``as_json``); exit status 1 while anything failed, 2 for a batch that never ran."""
     from rich.markup import escape
 
     try:
         state = await journal.summary(client)
     finally:
         await journal.aclose()
+    if not state.started:
+        ui.error(
+            f"no batch named {journal.name!r} for this account on that Redis (never started, "
+            "or its records expired): check --journal-name and --redis"
+        )
+        return USAGE
     ids = {job.voice_id for job in manifest.jobs}
     done, flying = state.done & ids, state.in_flight & ids
     failed = {v: e for v, e in state.failed.items() if v in ids and v not in flying}
     waiting = len(ids) - len(done) - len(flying) - len(failed)
+    if as_json:
+        document: dict[str, Any] = {
+            "batch": journal.name,
+            "total": len(ids),
+            "done": len(done),
+            "in_flight": len(flying),
+            "failed": len(failed),
+            "not_started": waiting,
+            "failures": [{"voice_id": v, "error": failed[v]} for v in sorted(failed)],
+        }
+        sys.stdout.write(json.dumps(document) + "\n")  # plain: markup never applies
+        return FAILED if failed else OK
     ui.out.print(
         f"batch {escape(journal.name)}: {len(done)} done, {len(flying)} in flight, "
         f"{len(failed)} failed, {waiting} not started, of {len(ids)}",

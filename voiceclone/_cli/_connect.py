@@ -22,14 +22,20 @@ def read_api_key(args: argparse.Namespace) -> str | None:
     path = getattr(args, "api_key_file", None)
     if path is None:
         return None
+    # The value is never quoted back: a key pasted where its file's path goes would be
+    # printed, and logged by whatever keeps the command's output.
     try:
         key = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise SetupError(f"--api-key-file {path}: {exc.strerror or 'cannot be read'}") from None
+        reason = exc.strerror or "cannot be read"
+        raise SetupError(
+            f"--api-key-file: {reason} (the value given is not shown: it takes the path of a "
+            "file holding the key, never the key itself)"
+        ) from None
     except UnicodeDecodeError:
-        raise SetupError(f"--api-key-file {path}: not a text file") from None
+        raise SetupError("--api-key-file: not a text file") from None
     if not key:
-        raise SetupError(f"--api-key-file {path}: the file is empty")
+        raise SetupError("--api-key-file: the file is empty")
     return key
 
 

@@ -285,7 +285,14 @@ def _iso(value: dt.datetime) -> str:
 
 def record(row: ResultRow) -> dict[str, Any]:
     """A voice's JSON record, as ``--json`` and ``--out`` write it (no secrets in it)."""
-    data: dict[str, Any] = {"voice_id": row.voice_id, "status": row.status, "ok": row.ok}
+    # "resumed": this process did not produce the outcome (an earlier run did, or in a
+    # shared batch another worker): each voice once across workers is "not resumed".
+    data: dict[str, Any] = {
+        "voice_id": row.voice_id,
+        "status": row.status,
+        "ok": row.ok,
+        "resumed": row.resumed,
+    }
     if row.line is not None:
         data["line"] = row.line
     result = row.result
@@ -293,7 +300,6 @@ def record(row: ResultRow) -> dict[str, Any]:
         data.update(
             attempts=result.attempts,
             recovered=result.recovered,
-            resumed=row.resumed,
             demo_audio=result.demo_audio,
             input_sensitive=result.input_sensitive,
             input_sensitive_type=int(result.input_sensitive_type),

@@ -68,7 +68,17 @@ def make_ui(*, quiet: bool = False, verbose: bool = False) -> Ui:
     if not out.is_terminal and "COLUMNS" not in os.environ:
         # Files and pipes have no width: do not squeeze tables into 80 columns.
         out = _Console(highlight=False, width=120)
-    ui = Ui(out, _Console(stderr=True, highlight=False), quiet, verbose)
+    err = _Console(stderr=True, highlight=False)
+    if not err.is_terminal:
+        # Notes and errors sent to a log or a pipe stay one line each (a reader greps
+        # them); tables still fit the width.
+        err = _Console(
+            stderr=True,
+            highlight=False,
+            soft_wrap=True,
+            width=None if "COLUMNS" in os.environ else 120,
+        )
+    ui = Ui(out, err, quiet, verbose)
     handler = RichHandler(
         console=ui.err, show_path=False, markup=False, rich_tracebacks=False, log_time_format="[%X]"
     )
