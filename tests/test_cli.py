@@ -588,11 +588,33 @@ async def test_demo_runs_offline_and_keeps_its_outputs(tmp_path: Path) -> None:
     unfolded = "".join(run.out.split())
     assert re.search(r"cloned +5 of 8 voices\s+\(2\s+recovered", run.out), run.out
     assert f"outputskeptin{folder}" in unfolded
-    # The gap to the ideal is explained by what was measured.
-    why = re.search(r"why (\d+) clone requests for 6 voices: (\d+) more for retries", text)
+    # The time against the ideal, and its two parts, add up.
+    time = re.search(
+        r"time ([\d.]+) s for 6 voices: ([\d.]+) times the ([\d.]+) s they would take at "
+        r"600 requests/min, each sent once",
+        text,
+    )
+    assert time is not None, text
+    elapsed, times, ideal = (float(g) for g in time.groups())
+    assert ideal == (6 - 1) * 60 / 600
+    assert abs(times - elapsed / ideal) <= 0.15
+    why = re.search(
+        r"why (\d+) clone requests \(6 voices, (\d+) sent again\) take ([\d.]+) s at that "
+        r"pace; the other ([\d.]+) s went to ",
+        text,
+    )
     assert why is not None, text
-    assert int(why.group(2)) == int(why.group(1)) - 6 >= 2  # two answers lost, at least
-    assert "the emulator's burst of 15 goes unused" in text
+    requests, again, paced, rest = int(why[1]), int(why[2]), float(why[3]), float(why[4])
+    assert again == requests - 6 >= 2  # two answers lost, at least
+    assert abs(paced - min((requests - 1) * 60 / 600, elapsed)) <= 0.05
+    assert abs(paced + rest - elapsed) <= 0.1
+    # Every retry is named: the clone requests sent again are the retries of clones.
+    retries = re.search(r"retries (\d+) \((.*?)\) time ", text)
+    assert retries is not None, text
+    clone_part = re.search(r"clone: ([^;]*)", retries[2])
+    assert clone_part is not None, retries[2]
+    assert sum(int(n) for n in re.findall(r"(\d+) after", clone_part[1])) == again
+    assert sum(int(n) for n in re.findall(r"(\d+) after", retries[2])) == int(retries[1])
     # Everything is kept: the samples, a preview per voice with one, the journal, results.
     assert f"kept{folder}:samples/" in unfolded
     records = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]

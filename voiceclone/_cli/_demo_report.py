@@ -1,9 +1,9 @@
 """The demo's closing summary: what was cloned, what failed and why, and where the time went.
 
 The time is compared with the ideal (every voice sent once, evenly paced at the
-limit) and the gap is explained by what was measured in the run: the extra
-requests that retries cost, the rate-limit answers that slowed the client, and
-the emulator's burst, which a client that never bursts leaves unused.
+limit), and split in two parts that add up to it: the clone requests actually
+sent, paced at the limit, and the rest (rate-limit pauses, backoff, uploads,
+answers). Every retry is named by what was sent again and why.
 """
 
 from __future__ import annotations
@@ -42,39 +42,62 @@ class DemoRun:
     previews: int
 
 
+def at_limit(requests: int, rpm: float) -> float:
+    """Seconds ``requests`` take evenly paced at ``rpm``: the first leaves at once."""
+    return max(0, requests - 1) * 60.0 / rpm
+
+
 def _time_rows(run: DemoRun, progress: BatchProgress, emu: Emulator) -> list[tuple[str, str]]:
     rpm = emu.rpm or 0.0
-    if not rpm or not run.sent:
-        return [("time", f"{progress.elapsed:.1f} s")]
-    ideal = run.sent * 60.0 / rpm
-    used = ideal / progress.elapsed if progress.elapsed > 0 else 1.0
+    elapsed = progress.elapsed
+    if not rpm or run.sent < 2:
+        return [("time", f"{elapsed:.1f} s")]
+    ideal = at_limit(run.sent, rpm)
     requests = emu.stats.requests["voice_clone"]
-    extra = requests - run.sent
-    paced = requests * 60.0 / rpm
-    rest = max(0.0, progress.elapsed - paced)
-    why = (
-        f"{requests} clone requests for {run.sent} voices: {extra} more for retries, "
-        f"and at {rpm:g}/min those alone take {paced:.1f} s"
-    )
+    again = requests - run.sent
+    # The two parts add up to the run's time: pacing can only be slower than the limit.
+    paced = min(at_limit(requests, rpm), elapsed)
+    rest = elapsed - paced
+    causes = []
     if progress.rate_limited:
         answers = "answer" if progress.rate_limited == 1 else "answers"
-        why += (
-            f"; {progress.rate_limited} rate-limit {answers} paused every request for a "
-            f"cooldown and slowed the pace (now {run.pace:.0f}/min, rising back slowly)"
+        causes.append(
+            f"pausing and slowing down after {progress.rate_limited} rate-limit {answers} "
+            f"(the pace is {run.pace:.0f}/min now, rising back slowly)"
         )
-    why += (
-        f"; the other {rest:.1f} s are cooldowns, backoff waits, uploads and answer latency. "
-        f"The client never bursts, so the emulator's burst of {emu.burst} goes unused: "
-        "MiniMax answers sudden growth with 2045"
+    if progress.retries:
+        causes.append("waiting before retries")
+    causes.append("uploading the samples and waiting for answers")
+    requests_text = f"{requests} clone requests" + (
+        f" ({run.sent} voices, {again} sent again)" if again else ""
     )
     return [
         (
             "time",
-            f"{progress.elapsed:.1f} s for {run.sent} voices; the ideal at {rpm:g}/min "
-            f"(each voice sent once, evenly paced) is {ideal:.1f} s: {used:.0%} of it",
+            f"{elapsed:.1f} s for {run.sent} voices: {elapsed / ideal:.1f} times the "
+            f"{ideal:.1f} s they would take at {rpm:g} requests/min, each sent once",
         ),
-        ("why", why),
+        (
+            "why",
+            f"{requests_text} take {paced:.1f} s at that pace; the other {rest:.1f} s went "
+            f"to {_and(causes)}",
+        ),
     ]
+
+
+def _retry_text(progress: BatchProgress) -> str:
+    """Every retry, named: what was sent again, and after what."""
+    if not progress.retries:
+        return "none"
+    by_request: dict[str, list[str]] = {}
+    for (what, why), count in sorted(progress.retried.items(), key=lambda item: -item[1]):
+        by_request.setdefault(what, []).append(f"{count} after {why}")
+    parts = [f"{what}: {', '.join(reasons)}" for what, reasons in by_request.items()]
+    return f"{progress.retries} ({'; '.join(parts)})"
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def summary_grid(
@@ -99,9 +122,10 @@ def summary_grid(
     answers = "answer" if progress.rate_limited == 1 else "answers"
     grid.add_row(
         "server",
-        f"{progress.rate_limited} rate-limit {answers}, {http_5xx} HTTP 5xx, "
-        f"{emu.stats.dropped} dropped connections; {progress.retries} retries",
+        f"{progress.rate_limited} rate-limit {answers}; {http_5xx} HTTP 5xx and "
+        f"{emu.stats.dropped} dropped connections (faults the demo's emulator makes on purpose)",
     )
+    grid.add_row("retries", _retry_text(progress))
     for name, text in _time_rows(run, progress, emu):
         grid.add_row(name, text)
     if run.folder is not None:

@@ -7,9 +7,11 @@ summary can report them.
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Final
 
 from rich.progress import (
     BarColumn,
@@ -24,7 +26,14 @@ from rich.text import Text
 
 from voiceclone import CloneOutcome, ResponseEvent, RetryEvent
 from voiceclone._cli._ui import Ui
-from voiceclone._errors import RATE_LIMIT_CODES
+from voiceclone._errors import (
+    RATE_LIMIT_CODES,
+    RateLimitError,
+    TimeoutError,
+    TransportError,
+    VoiceCloneError,
+)
+from voiceclone._request import PREVIEW_PATH
 
 __all__ = ["BatchProgress", "is_rate_limit_answer"]
 
@@ -64,6 +73,8 @@ class BatchProgress:
         self.failed = 0
         self.resumed = 0
         self.retries = 0
+        #: Retries by what was sent again and why: ("clone", "HTTP 503") -> count.
+        self.retried: collections.Counter[tuple[str, str]] = collections.Counter()
         self.rate_limited = 0
         self.started = time.monotonic()
         self.finished: float | None = None
@@ -110,6 +121,7 @@ class BatchProgress:
 
     def on_retry(self, event: RetryEvent) -> None:
         self.retries += 1
+        self.retried[_what(event.path), _why(event.error)] += 1
 
     def on_response(self, event: ResponseEvent) -> None:
         if is_rate_limit_answer(event):
@@ -151,3 +163,30 @@ class BatchProgress:
         if self.resumed:
             text.append(f" · resumed {self.resumed}", style="dim")
         return text
+
+
+#: What people call the request an endpoint path stands for.
+_REQUESTS: Final = {
+    "/voice_clone": "clone",
+    "/files/upload": "upload",
+    PREVIEW_PATH: "preview download",
+}
+
+
+def _what(path: str) -> str:
+    return _REQUESTS.get(path, path)
+
+
+def _why(error: VoiceCloneError) -> str:
+    """Why an attempt was retried, in a few plain words."""
+    if isinstance(error, RateLimitError):
+        return "a rate-limit answer"
+    if isinstance(error, TimeoutError):
+        return "no answer in time"
+    if isinstance(error, TransportError):
+        return "a lost connection"
+    if error.http_status is not None and error.http_status >= 500:
+        return f"HTTP {error.http_status}"
+    if error.status_code is not None:
+        return f"status {error.status_code}"
+    return type(error).__name__
