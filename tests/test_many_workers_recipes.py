@@ -1,9 +1,12 @@
 """The Celery and arq recipes of docs/many-workers.md, run as written.
 
-Each recipe's files are taken from the page, then run with two real worker
-processes, a real redis-server and the emulator. The emulator allows 60 clones a
-minute with a bucket of 2: two workers pacing on their own (each told 60) would
-be refused about once a second; through the shared gate they are not.
+Each recipe's files are taken from the page, then run with real worker processes,
+a real redis-server and the emulator. One worker starts alone and is killed with
+SIGKILL in the middle of a clone; two more then finish the batch, each voice
+created once, within the bound the page states. The emulator allows 600 clones a
+minute with a bucket of 2 (each client is told 60 a minute, then finds the
+limit): two workers pacing on their own would be refused again and again;
+through the shared gate they are refused about once.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from redis_server import RedisServer, redis_server
 
 from voiceclone.emulator import Emulator
@@ -34,9 +39,16 @@ def recipe_files() -> dict[str, str]:
     return {m["title"]: m["code"] for m in _BLOCK.finditer(PAGE.read_text(encoding="utf-8"))}
 
 
+#: The recipes' knobs, short for the test: the broker hands a killed worker's task
+#: on after REDELIVER_AFTER (Celery) or JOB_TIMEOUT + 10 s (arq), and the voice's
+#: claim lapses LEASE seconds after its worker died.
+KNOBS = {"CLONE_REDELIVER_AFTER": "3", "CLONE_JOB_TIMEOUT": "10", "CLONE_LEASE": "2"}
+
+
 @pytest.fixture
 async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(KEY, rpm=60, burst=2) as emulator:
+    # Answers take 0.3 s: a clone is in flight long enough to kill its worker then.
+    async with Emulator(KEY, rpm=600, burst=2, latency=0.3) as emulator:
         yield emulator
 
 
@@ -58,28 +70,61 @@ def environment(emu: Emulator, server: RedisServer, workdir: Path) -> dict[str, 
         VOICECLONE_REDIS_URL=server.url,
         PYTHONPATH=os.pathsep.join([str(workdir), *sys.path]),
         PYTHONUNBUFFERED="1",
+        **KNOBS,
     )
     return env
 
 
 async def run_recipe(
-    emu: Emulator, server: RedisServer, workdir: Path, worker: list[str], enqueue: str
+    emu: Emulator,
+    server: RedisServer,
+    workdir: Path,
+    worker: list[str],
+    enqueue: str,
+    bound: float,
+    restart_when: Callable[[], Awaitable[None]] | None = None,
 ) -> str:
+    """Run the recipe: a worker killed mid-clone, and two that finish the batch.
+
+    The second starts at once; the third (the killed one, restarted by its
+    supervisor) after ``restart_when`` returns, or at once.
+    """
     env = environment(emu, server, workdir)
-    workers = [
-        await asyncio.create_subprocess_exec(
+    loop = asyncio.get_running_loop()
+
+    async def start_worker(n: int) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
             sys.executable, *[a.replace("N", str(n)) for a in worker], cwd=workdir, env=env,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )
-        for n in range(2)
-    ]  # fmt: skip
+        )  # fmt: skip
+
+    workers = [await start_worker(0)]
     try:
         producer = await asyncio.create_subprocess_exec(
             sys.executable, enqueue, cwd=workdir, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
-        out, err = await asyncio.wait_for(producer.communicate(), 180)
+        account = emu.account()
+        deadline = loop.time() + 60
+        # The lone worker is mid-clone: its first clone request has arrived, and
+        # its answer takes 0.3 s.
+        while sum(account.clone_requests.values()) == 0:
+            assert loop.time() < deadline, "the first worker never sent a clone"
+            assert producer.returncode is None
+            await asyncio.sleep(0.005)
+        workers[0].kill()
+        killed_at = loop.time()
+        await workers[0].wait()
+        created_before = sum(account.clone_successes.values())
+        assert created_before < VOICES, "the worker finished the batch before its kill"
+        workers.append(await start_worker(1))
+        if restart_when is not None:
+            await asyncio.wait_for(restart_when(), 60)
+        workers.append(await start_worker(2))
+        out, err = await asyncio.wait_for(producer.communicate(), 120)
         assert producer.returncode == 0, err.decode()[-2000:]
+        took = loop.time() - killed_at
+        assert took < bound, f"{took:.1f} s after the kill, beyond the page's {bound:.0f} s"
         return out.decode()
     finally:
         for proc in workers:
@@ -96,22 +141,47 @@ async def run_recipe(
 def check(emu: Emulator, out: str) -> None:
     expected = [f"Speaker{i:04d} cloned" for i in range(VOICES)]
     assert out.split("\n")[:VOICES] == expected, out
+    # Created once each, the killed worker's voice included (sent again, it was
+    # refused with 2039 and reported recovered, or sent for the first time).
     assert dict(emu.account().clone_successes) == {f"Speaker{i:04d}": 1 for i in range(VOICES)}
-    assert emu.stats.rate_limited <= 1, emu.stats  # one pace for both workers
+    assert emu.stats.rate_limited <= 2, emu.stats  # one pace for the workers
 
 
-async def test_celery_recipe_two_workers(
+#: The page's bounds, in seconds after the kill: the hand-over, the lease, then the
+#: clones left (a few seconds at most here, under a busy machine's slack).
+CELERY_BOUND = int(KNOBS["CLONE_REDELIVER_AFTER"]) + float(KNOBS["CLONE_LEASE"]) + 20
+ARQ_BOUND = int(KNOBS["CLONE_JOB_TIMEOUT"]) + 10 + float(KNOBS["CLONE_LEASE"]) + 20
+
+
+async def test_celery_recipe_survives_a_killed_worker(
     emu: Emulator, redis_server: RedisServer, workdir: Path
 ) -> None:
     worker = [
         "-m", "celery", "-A", "tasks", "worker", "--pool", "solo", "-n", "wN@%h",
         "--loglevel", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]  # fmt: skip
-    check(emu, await run_recipe(emu, redis_server, workdir, worker, "enqueue.py"))
+    redis = aioredis.Redis.from_url(redis_server.url)
+
+    async def handed_over() -> None:
+        # kombu gives an unacknowledged task to the next worker that starts once it
+        # is REDELIVER_AFTER old (between starts, it looks about every 100 s): the
+        # killed worker's supervisor restarts it after that.
+        after = int(KNOBS["CLONE_REDELIVER_AFTER"])
+        while not await redis.zrangebyscore("unacked_index", "-inf", time.time() - after):
+            assert await redis.zcard("unacked_index"), "the killed worker's task is not unacked"
+            await asyncio.sleep(0.05)
+
+    try:
+        out = await run_recipe(
+            emu, redis_server, workdir, worker, "enqueue.py", CELERY_BOUND, handed_over
+        )
+    finally:
+        await redis.aclose()
+    check(emu, out)
 
 
-async def test_arq_recipe_two_workers(
+async def test_arq_recipe_survives_a_killed_worker(
     emu: Emulator, redis_server: RedisServer, workdir: Path
 ) -> None:
     worker = ["-m", "arq", "voice_worker.WorkerSettings"]
-    check(emu, await run_recipe(emu, redis_server, workdir, worker, "enqueue_arq.py"))
+    check(emu, await run_recipe(emu, redis_server, workdir, worker, "enqueue_arq.py", ARQ_BOUND))
