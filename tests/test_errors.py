@@ -32,7 +32,7 @@ from voiceclone import (
     VoiceCloneError,
     VoiceIdConflictError,
 )
-from voiceclone._errors import STATUS_ERRORS, ResponseFormatError, error_for_status
+from voiceclone._errors import STATUS_ERRORS, ResponseFormatError, detach, error_for_status
 from voiceclone.emulator import Emulator, Fault
 
 ONE_TRY = voiceclone.RetryPolicy(attempts=1)
@@ -419,6 +419,21 @@ def test_errors_cross_a_process_boundary() -> None:
                 pool.submit(_raise, name).result(timeout=60)
             assert str(caught.value) == str(an_error(getattr(voiceclone, name)))
     assert caught.value.retryable is False  # the TimeoutError's own attribute
+
+
+def test_detach_cuts_every_foreign_link_and_keeps_ours() -> None:
+    foreign = ValueError("b'Authorization: Bearer sk-...'")
+    inner = TransportError("GET /x: ClientResponseError")
+    inner.__context__ = foreign
+    outer = TimeoutError("GET /x: no answer within 1.0 s")
+    outer.__cause__ = foreign
+    outer.__context__ = inner
+    assert detach(outer) is outer
+    assert (outer.__cause__, outer.__context__) == (None, inner)
+    assert inner.__context__ is None
+    looped = TransportError("a")
+    looped.__context__ = looped  # a cycle of ours ends the walk
+    assert detach(looped) is looped
 
 
 def test_key_never_in_configuration_errors() -> None:

@@ -67,6 +67,7 @@ from ._errors import (
     ValidationError,
     VoiceCloneError,
     VoiceIdConflictError,
+    detach,
 )
 from ._events import Hooks, OnResponse, OnRetry, ResponseEvent, RetryEvent
 from ._files import check_target, write_file
@@ -396,6 +397,15 @@ class Client:
         self, request: Request, call: _Call, attempt: Callable[[], Awaitable[_T]]
     ) -> _T:
         """Run ``attempt`` until it succeeds, fails for good, or the call's budget ends."""
+        try:
+            return await self._attempts(request, call, attempt)
+        except VoiceCloneError as exc:
+            detach(exc)  # where every error leaves a call: chained to nothing not ours
+            raise
+
+    async def _attempts(
+        self, request: Request, call: _Call, attempt: Callable[[], Awaitable[_T]]
+    ) -> _T:
         with call.observed.call(request.method, request.path, request.voice_id):
             self._budget.earn()
             # Most calls succeed at once, so the first attempt runs before any retry

@@ -62,6 +62,7 @@ __all__ = [
     "ValidationError",
     "VoiceCloneError",
     "VoiceIdConflictError",
+    "detach",
     "error_for_status",
 ]
 
@@ -333,6 +334,28 @@ STATUS_ERRORS: dict[int, type[APIError]] = {
 RATE_LIMIT_CODES: frozenset[int] = frozenset(
     code for code, cls in STATUS_ERRORS.items() if cls is RateLimitError
 )
+
+
+def detach(error: VoiceCloneError) -> VoiceCloneError:
+    """``error`` cut from any exception not ours it was chained to; returned for ``raise``.
+
+    Errors are built outside the ``except`` clause that caught aiohttp's, so Python
+    chains nothing. But on Python 3.10 an exception aiohttp handled inside a
+    coroutine can stay "being handled" in the awaiting frames, and a ``raise`` there
+    chains it as ``__context__`` (an ``HttpProcessingError``, whose message quotes
+    the answer's bytes). Cut at the one place an error leaves a call, walking the
+    chain of our own errors.
+    """
+    seen: list[BaseException] = []
+    link: BaseException | None = error
+    while link is not None and not any(link is s for s in seen):
+        seen.append(link)
+        for name in ("__cause__", "__context__"):
+            chained = getattr(link, name)
+            if chained is not None and not isinstance(chained, VoiceCloneError):
+                setattr(link, name, None)
+        link = link.__cause__ or link.__context__
+    return error
 
 
 def error_for_status(
