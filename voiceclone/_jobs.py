@@ -34,11 +34,12 @@ from typing import Final, cast
 from ._audio import AudioInfo
 from ._batch import Port, check_limit, fan_out
 from ._errors import JournalError, ValidationError, VoiceCloneError
+from ._job_checks import check_jobs
 from ._job_journal import NO_JOURNAL, Claim, ClaimLost, JobJournal
 from ._journal import FileJobJournal
 from ._models import CloneJob, CloneOutcome, CloneResult
 from ._redis_journal import RedisJournal
-from ._validate import check_bool, check_jobs
+from ._validate import check_bool
 
 __all__ = ["clone_jobs"]
 

@@ -46,7 +46,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import attrs
 
@@ -68,10 +68,16 @@ from ._redis_conn import RedisClient, RedisHandle, hash_tag, redis_errors, resol
 from ._redis_journal_lua import CLAIM, RECORD, RENEW, SENT, START, UPLOADED
 from ._validate import check_number
 
-if TYPE_CHECKING:
-    from ._client import Client
-
 __all__ = ["JournalSummary", "RedisJournal"]
+
+
+class _OfAccount(Protocol):
+    """What the journal needs of a client: its account (`Client.account_id`). A
+    protocol, so this module never imports the client, which imports it."""
+
+    @property
+    def account_id(self) -> str: ...
+
 
 _T = TypeVar("_T")
 
@@ -496,7 +502,7 @@ class RedisJournal:
 
     # -- reading a batch's state ---------------------------------------------------------
 
-    async def summary(self, client: Client) -> JournalSummary:
+    async def summary(self, client: _OfAccount) -> JournalSummary:
         """The whole batch's state for ``client``'s account.
 
         Done, in flight, failed (final or not), and sent without a recorded answer.

@@ -13,18 +13,15 @@ import os
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal, get_args
+from typing import Final, Literal, get_args
 from urllib.parse import urlsplit
 
 from ._audio import AUDIO_FORMATS, AudioInfo, probe_bytes, probe_file
 from ._errors import ValidationError
 
-if TYPE_CHECKING:
-    from ._models import CloneJob
-
 __all__ = [
+    "DEFAULT_MODEL",
     "LANGUAGE_BOOSTS",
     "MAX_UPLOAD_BYTES",
     "MODELS",
@@ -35,8 +32,6 @@ __all__ = [
     "check_audio",
     "check_bool",
     "check_file_id",
-    "check_job",
-    "check_jobs",
     "check_language_boost",
     "check_model",
     "check_number",
@@ -73,6 +68,8 @@ sent with one WARNING per name).
 #: per name: MiniMax adds models faster than an SDK is released, and the server is
 #: the judge of what it serves (it answers 2013 for a model it does not know).
 MODELS: Final[tuple[str, ...]] = get_args(SpeechModel)
+#: The model the CLI reads a preview with when none is given.
+DEFAULT_MODEL: Final = MODELS[0]
 #: What a model name looks like; anything else is refused before sending.
 _MODEL_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _unknown_models_told: set[str] = set()
@@ -283,54 +280,6 @@ def check_audio(
             field, f"lasts {info.duration:.1f} s; {purpose} audio must last {bounds}"
         )
     return info
-
-
-def check_job(
-    job: CloneJob, probed: dict[Path, AudioInfo] | None = None, *, prefix: str = ""
-) -> list[ValidationError]:
-    """The problems of one job's audio files (format by content, size, duration).
-
-    Fields are named ``prefix`` + ``audio`` or ``prompt_audio``; ``probed``, when
-    given, receives what was learned of each file.
-    """
-    problems = []
-    for field, purpose in (("audio", "voice_clone"), ("prompt_audio", "prompt_audio")):
-        source = getattr(job, field)
-        if source is None:
-            continue
-        try:
-            info = check_audio(source, purpose, field=prefix + field)
-        except ValidationError as exc:
-            problems.append(exc)
-        else:
-            if probed is not None:
-                probed[Path(source)] = info
-    return problems
-
-
-def check_jobs(
-    jobs: Iterable[object], probed: dict[Path, AudioInfo] | None = None
-) -> list[ValidationError]:
-    """Every problem with a batch of jobs, found without sending anything.
-
-    ``probed``, when given, receives what was learned of each audio file, so the
-    uploads that follow need not read the files' headers again.
-    """
-    from ._models import CloneJob  # _models validates its fields with this module
-
-    problems: list[ValidationError] = []
-    seen: dict[str, int] = {}
-    for i, job in enumerate(jobs):
-        if not isinstance(job, CloneJob):
-            problems.append(ValidationError(f"jobs[{i}]", "must be a CloneJob"))
-            continue
-        if job.voice_id in seen:
-            problems.append(
-                ValidationError(f"jobs[{i}].voice_id", f"repeats jobs[{seen[job.voice_id]}]")
-            )
-        seen.setdefault(job.voice_id, i)
-        problems += check_job(job, probed, prefix=f"jobs[{i}].")
-    return problems
 
 
 def is_http_url(value: str) -> bool:

@@ -18,24 +18,22 @@ from voiceclone import APIError, JournalError, RedisJournal, ValidationError
 from voiceclone._breaker import is_account_refusal
 from voiceclone._cli._cmd_shared import print_status, redis_url, shared_journal
 from voiceclone._cli._connect import make_client
-from voiceclone._cli._dispatch import silence_closed_pipes
 from voiceclone._cli._exit import JOURNAL, OK, USAGE, UsageError, failure_status
 from voiceclone._cli._manifest import InvalidRow, Manifest, Problem, load_manifest
 from voiceclone._cli._progress import BatchProgress
 from voiceclone._cli._render import (
+    FULL_TABLE_ROWS,
     ResultRow,
     record,
     results_table,
     row_from_outcome,
     tally,
 )
-from voiceclone._cli._ui import Ui
+from voiceclone._cli._ui import Ui, silence_closed_pipes
 from voiceclone._text import safe_text
 
 __all__ = ["batch", "report_problems", "summary_line"]
 
-#: Above this many voices the final table lists only the failures.
-FULL_TABLE_ROWS = 200
 #: ``--out -`` writes the records to stdout, like ``--json``.
 STDOUT = "-"
 

@@ -17,11 +17,11 @@ from rich.text import Text
 from voiceclone import Client, CloneJob, CloneResult, ValidationError, VoiceCloneError
 from voiceclone._cli._connect import make_client
 from voiceclone._cli._exit import FAILED, OK, USAGE, UsageError, failure_status
-from voiceclone._cli._main import DEFAULT_MODEL
 from voiceclone._cli._render import ResultRow, error_label, link, plain, record, row_from_outcome
 from voiceclone._cli._render import sensitivity_label as sensitivity
 from voiceclone._cli._ui import Ui
-from voiceclone._validate import check_job
+from voiceclone._job_checks import check_job
+from voiceclone._validate import DEFAULT_MODEL
 
 __all__ = ["clone"]
 

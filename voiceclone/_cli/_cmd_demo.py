@@ -24,14 +24,19 @@ import attrs
 from rich.markup import escape
 
 from voiceclone import Client, RetryPolicy, ValidationError, VoiceCloneError
-from voiceclone._cli._cmd_batch import FULL_TABLE_ROWS
 from voiceclone._cli._demo_inputs import DemoInput, write_inputs
 from voiceclone._cli._demo_report import DemoRun, summary_grid
 from voiceclone._cli._exit import FAILED, OK, UsageError
 from voiceclone._cli._progress import BatchProgress
-from voiceclone._cli._render import ResultRow, record, results_table, row_from_outcome
+from voiceclone._cli._render import (
+    FULL_TABLE_ROWS,
+    ResultRow,
+    record,
+    results_table,
+    row_from_outcome,
+)
 from voiceclone._cli._ui import Ui
-from voiceclone._validate import check_job
+from voiceclone._job_checks import check_job
 from voiceclone.emulator import Emulator, Fault, Faults
 
 __all__ = ["demo"]

@@ -10,11 +10,10 @@ import attrs
 
 from voiceclone import CloneJob
 from voiceclone._samples import make_wav
-from voiceclone._validate import MODELS
+from voiceclone._validate import DEFAULT_MODEL
 
-__all__ = ["MODEL", "DemoInput", "write_inputs"]
+__all__ = ["DemoInput", "write_inputs"]
 
-MODEL: Final = MODELS[0]
 _NAMES: Final = (
     "Aria", "Basil", "Cleo", "Dorian", "Esme", "Felix", "Greta", "Hugo", "Iris", "Jasper",
     "Kira", "Leon", "Mira", "Nico", "Opal", "Pavel", "Quinn", "Rosa", "Silas", "Tess",
@@ -47,7 +46,7 @@ def _voice(folder: Path, index: int) -> DemoInput:
     path = folder / f"{voice_id.lower()}.wav"
     path.write_bytes(make_wav(seconds, pitch_hz=pitch, seed=index + 1))
     text = f"Hello, I am {name}. This is how my cloned voice sounds."
-    return DemoInput(CloneJob(voice_id, path, text=text, model=MODEL))
+    return DemoInput(CloneJob(voice_id, path, text=text, model=DEFAULT_MODEL))
 
 
 def _bad_inputs(folder: Path) -> list[DemoInput]:
@@ -76,7 +75,7 @@ def _bad_inputs(folder: Path) -> list[DemoInput]:
                 "Flagged_Text",
                 flagged,
                 text="This preview text is FLAGGED by moderation.",
-                model=MODEL,
+                model=DEFAULT_MODEL,
             ),
             "failed",
             "deliberate: moderated text",
@@ -86,7 +85,7 @@ def _bad_inputs(folder: Path) -> list[DemoInput]:
                 "Sensitive_Ad",
                 sensitive,
                 text="Buy now, limited offer, call today.",
-                model=MODEL,
+                model=DEFAULT_MODEL,
             ),
             "flagged",
             "deliberate: flagged sample",

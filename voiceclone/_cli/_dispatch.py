@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections.abc import Awaitable, Callable
-from typing import IO
 
 from voiceclone import ConfigurationError, JournalError, ValidationError
 from voiceclone._cli._exit import CONFIG, JOURNAL, PIPE_CLOSED, USAGE, SetupError, UsageError
 from voiceclone._cli._runner import run_command
-from voiceclone._cli._ui import Ui, make_ui
+from voiceclone._cli._ui import Ui, make_ui, silence_closed_pipes
 
-__all__ = ["dispatch", "silence_closed_pipes"]
+__all__ = ["dispatch"]
 
 
 def _command(args: argparse.Namespace, ui: Ui) -> Callable[[], Awaitable[int]]:
@@ -32,21 +29,6 @@ def _command(args: argparse.Namespace, ui: Ui) -> Callable[[], Awaitable[int]]:
     from voiceclone._cli._cmd_voices import voices
 
     return lambda: voices(args, ui)
-
-
-def silence_closed_pipes(*streams: IO[str]) -> None:
-    """Point ``streams`` (stdout and stderr if none) at the null device once they fail.
-
-    Without this the interpreter's final flush of the buffered output fails
-    again, and prints "Exception ignored ... BrokenPipeError" on its way out.
-    """
-    null = os.open(os.devnull, os.O_WRONLY)
-    for stream in streams or (sys.stdout, sys.stderr):
-        try:
-            os.dup2(null, stream.fileno())
-        except (OSError, ValueError):  # a stream without a descriptor: nothing to flush
-            continue
-    os.close(null)
 
 
 def dispatch(args: argparse.Namespace) -> int:

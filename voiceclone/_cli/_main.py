@@ -7,7 +7,6 @@ import argparse
 import importlib.util
 import sys
 from collections.abc import Sequence
-from typing import Final
 
 from voiceclone import __version__
 from voiceclone._cli._cmd_shared import add_options as add_shared_options
@@ -22,11 +21,9 @@ from voiceclone._cli._exit import (
     TERMINATED,
     USAGE,
 )
-from voiceclone._validate import MODELS
+from voiceclone._validate import DEFAULT_MODEL, MODELS
 
 __all__ = ["build_parser", "run"]
-
-DEFAULT_MODEL: Final = MODELS[0]
 
 _EPILOG = f"""\
 environment:

@@ -19,7 +19,7 @@ from typing import Any, Final
 import attrs
 
 from voiceclone import CloneJob, ValidationError
-from voiceclone._validate import check_job
+from voiceclone._job_checks import check_job
 
 __all__ = [
     "COLUMNS",

@@ -32,6 +32,7 @@ from voiceclone import (
 from voiceclone._text import safe_text
 
 __all__ = [
+    "FULL_TABLE_ROWS",
     "ResultRow",
     "error_label",
     "failure_reasons",
@@ -44,6 +45,9 @@ __all__ = [
     "short_link",
     "tally",
 ]
+
+#: Above this many voices a final table lists only the failures.
+FULL_TABLE_ROWS = 200
 
 _STATUS_STYLE = {
     "cloned": "green",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from typing import IO
 
 import attrs
 from rich.console import Console
@@ -12,7 +14,7 @@ from rich.markup import escape
 
 from voiceclone._text import safe_text
 
-__all__ = ["MAX_ERROR_TEXT", "Ui", "make_ui"]
+__all__ = ["MAX_ERROR_TEXT", "Ui", "make_ui", "silence_closed_pipes"]
 
 #: An error line is cut beyond this: long enough for a manifest's list of known
 #: columns, short enough that a server cannot flood the terminal through one.
@@ -90,3 +92,18 @@ def make_ui(*, quiet: bool = False, verbose: bool = False) -> Ui:
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
     logger.propagate = False
     return ui
+
+
+def silence_closed_pipes(*streams: IO[str]) -> None:
+    """Point ``streams`` (stdout and stderr if none) at the null device once they fail.
+
+    Without this the interpreter's final flush of the buffered output fails
+    again, and prints "Exception ignored ... BrokenPipeError" on its way out.
+    """
+    null = os.open(os.devnull, os.O_WRONLY)
+    for stream in streams or (sys.stdout, sys.stderr):
+        try:
+            os.dup2(null, stream.fileno())
+        except (OSError, ValueError):  # a stream without a descriptor: nothing to flush
+            continue
+    os.close(null)

@@ -1,0 +1,65 @@
+"""The package's modules import one another without a cycle.
+
+Every import counts, the ones inside functions and under ``TYPE_CHECKING`` too: a
+cycle hidden in a function is still two modules that cannot be read, changed or
+tested apart.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import voiceclone
+
+PACKAGE = Path(voiceclone.__file__).parent
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def imported(name: str, path: Path, known: dict[str, Path]) -> Iterator[str]:
+    """The package's modules that the module ``name`` (at ``path``) imports."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            target = ".".join([*base, node.module] if node.module else base)
+            if not node.level:
+                target = node.module or ""
+            for alias in node.names:
+                submodule = f"{target}.{alias.name}"
+                yield submodule if submodule in known else target
+        elif isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+
+
+def test_no_module_of_the_package_imports_itself_back() -> None:
+    known = modules()
+    graph = {
+        name: {t for t in imported(name, path, known) if t in known and t != name}
+        for name, path in known.items()
+    }
+    # Kept apart: the package imports its modules, and the command's modules import
+    # the package's public names; a cycle among the rest is what is looked for.
+    cycles = []
+    for start in sorted(graph):
+        stack = [(start, [start])]
+        seen: set[str] = set()
+        while stack:
+            node, trail = stack.pop()
+            for following in graph[node] - {"voiceclone"}:
+                if following == start:
+                    cycles.append(" -> ".join([*trail, start]))
+                elif following not in seen:
+                    seen.add(following)
+                    stack.append((following, [*trail, following]))
+    assert not cycles, "\n".join(cycles[:10])
+    assert len(graph) > 50  # the walk saw the whole package
