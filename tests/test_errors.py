@@ -401,10 +401,11 @@ def test_every_error_is_rebuilt_from_its_args(cls: type[VoiceCloneError]) -> Non
     # What Celery does with an error from a task (and what its JSON result backend
     # keeps): the class, then `cls(*args)`. The class and the message come back.
     err = an_error(cls)
-    copy = cls(*err.args)
-    assert type(copy) is cls
-    assert copy.message == err.message
-    assert str(copy) == err.message
+    for original in (err, pickle.loads(pickle.dumps(err))):  # after a pickle too
+        copy = cls(*original.args)
+        assert type(copy) is cls
+        assert copy.message == err.message
+        assert str(copy) == err.message
 
 
 def _raise(cls_name: str) -> None:
@@ -434,6 +435,13 @@ def test_detach_cuts_every_foreign_link_and_keeps_ours() -> None:
     looped = TransportError("a")
     looped.__context__ = looped  # a cycle of ours ends the walk
     assert detach(looped) is looped
+    # Both links of ours are walked: a foreign one behind the context goes too.
+    cause, context = TransportError("cause"), TransportError("context")
+    context.__context__ = foreign
+    both = TransportError("both")
+    both.__cause__, both.__context__ = cause, context
+    detach(both)
+    assert (both.__cause__, both.__context__, context.__context__) == (cause, context, None)
 
 
 def test_key_never_in_configuration_errors() -> None:

@@ -112,12 +112,16 @@ class VoiceCloneError(Exception):
         # Keyword-only fields would be lost by the default pickling of exceptions,
         # and errors cross process boundaries in multiprocessing pipelines.
         # The instance dict restores every attribute, subclasses' included.
-        return (_rebuild, (type(self), self.message), dict(self.__dict__))
+        return (_rebuild, (type(self), self.message, self.args), dict(self.__dict__))
 
 
-def _rebuild(cls: type[VoiceCloneError], message: str) -> VoiceCloneError:
+def _rebuild(
+    cls: type[VoiceCloneError], message: str, args: tuple[object, ...] | None = None
+) -> VoiceCloneError:
     error = cls.__new__(cls)
     Exception.__init__(error, message)
+    if args is not None:  # what `type(e)(*e.args)` rebuilds it from (ValidationError's differ)
+        error.args = args
     return error
 
 
@@ -347,14 +351,20 @@ def detach(error: VoiceCloneError) -> VoiceCloneError:
     chain of our own errors.
     """
     seen: list[BaseException] = []
-    link: BaseException | None = error
-    while link is not None and not any(link is s for s in seen):
+    pending: list[BaseException] = [error]
+    while pending:
+        link = pending.pop()
+        if any(link is s for s in seen):
+            continue
         seen.append(link)
         for name in ("__cause__", "__context__"):
             chained = getattr(link, name)
-            if chained is not None and not isinstance(chained, VoiceCloneError):
+            if chained is None:
+                continue
+            if isinstance(chained, VoiceCloneError):
+                pending.append(chained)  # ours: walked too, both branches
+            else:
                 setattr(link, name, None)
-        link = link.__cause__ or link.__context__
     return error
 
 
