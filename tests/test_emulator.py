@@ -898,6 +898,15 @@ async def test_a_fault_delay_is_bounded(api: Api, spec: str) -> None:
         getattr(Fault, kind)(float(seconds))
     with pytest.raises(ValueError, match="latency"):
         Emulator(KEY, latency=float(seconds) if kind == "latency" else float("inf"))
+    # Every other way in is checked the same: the random faults' delay, the
+    # constructor, and the running emulator's latency.
+    with pytest.raises(ValueError, match="slow_seconds"):
+        Faults(slow=1.0, slow_seconds=float(seconds))
+    with pytest.raises(ValueError, match="seconds"):
+        Fault(kind, seconds=float(seconds))
+    with pytest.raises(ValueError, match="latency"):
+        api.emu.latency = float(seconds)
+    assert api.emu.latency == 0.0
 
 
 async def test_the_request_history_is_a_ring_and_the_counts_stay_whole(

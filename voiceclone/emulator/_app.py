@@ -112,7 +112,6 @@ class Emulator:
             raise ValueError("rpm must be positive or None")
         if burst is not None and burst < 1:
             raise ValueError("burst must be at least 1")
-        check_delay("latency", latency)
         if history < 0:
             raise ValueError("history must be >= 0")
         self.rpm = rpm
@@ -121,7 +120,7 @@ class Emulator:
         if rpm is not None:
             self.burst = burst if burst is not None else max(1, int(rpm) // 4)
             self._buckets = {key: TokenBucket(rpm / 60.0, self.burst, clock) for key in keys}
-        self.latency = latency
+        self.latency = latency  # checked by the property
         self.host = host
         self.port = port
         self._default_key = keys[0]
@@ -137,6 +136,15 @@ class Emulator:
     def __repr__(self) -> str:
         where = self.base_url if self._runner else "not started"
         return f"<Emulator {where} rpm={self.rpm} burst={self.burst} faults={self.faults!r}>"
+
+    @property
+    def latency(self) -> float:
+        """Seconds added before every API answer (at most `MAX_DELAY`); settable."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._latency = check_delay("latency", seconds)
 
     @property
     def requests(self) -> list[RecordedRequest]:

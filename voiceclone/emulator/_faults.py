@@ -70,7 +70,7 @@ class Fault:
     """
 
     kind: str
-    seconds: float = 0.0
+    seconds: float = attrs.field(default=0.0, validator=lambda _, a, v: check_delay(a.name, v))
     http_status: int = 200
     code: int = 0
     msg: str | None = None
@@ -211,7 +211,7 @@ class Faults:
     drop_after: float = attrs.field(default=0.0, validator=_probability)
     garbage: float = attrs.field(default=0.0, validator=_probability)
     slow: float = attrs.field(default=0.0, validator=_probability)
-    slow_seconds: float = 5.0
+    slow_seconds: float = attrs.field(default=5.0, validator=lambda _, a, v: check_delay(a.name, v))
     rate_limit: float = attrs.field(default=0.0, validator=_probability)
     seed: int = 0
     endpoints: tuple[str, ...] = attrs.field(
