@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,12 @@ def run_in_process(args: Sequence[str], env: dict[str, str]) -> Run:
     environ = dict(os.environ)
     logger = logging.getLogger("voiceclone")
     handlers, level, propagate = logger.handlers[:], logger.level, logger.propagate
+    # The test's emulator logs on the test's thread: a child process's stderr would
+    # not have those lines, so neither does this run's.
+    this_thread = threading.get_ident()
+    emulator_logs = logging.getLogger("voiceclone.emulator")
+    others = _OneThread(this_thread)
+    emulator_logs.addFilter(others)
     os.environ.clear()
     os.environ.update(env)
     captured = [io.TextIOWrapper(b, encoding="utf-8", write_through=True) for b in (out, err)]
@@ -114,16 +121,33 @@ def run_in_process(args: Sequence[str], env: dict[str, str]) -> Run:
         logger.handlers[:] = handlers
         logger.propagate = propagate
         logger.setLevel(level)
+        emulator_logs.removeFilter(others)
     run = Run(status, out.getvalue().decode(), err.getvalue().decode())
     assert KEY not in run.out
     assert KEY not in run.err
     return run
 
 
+class _OneThread(logging.Filter):
+    """Keeps the records logged on one thread (the in-process command's)."""
+
+    def __init__(self, thread: int) -> None:
+        super().__init__()
+        self.thread = thread
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread == self.thread
+
+
 async def cli(*args: str, emu: Emulator | None = None, env: dict[str, str] | None = None) -> Run:
     """``voiceclone ARGS`` run in this process (see `run_in_process`)."""
     env = env if env is not None else cli_env(emu)
-    return await asyncio.wait_for(asyncio.to_thread(run_in_process, args, env), 30)
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(run_in_process, args, env), 30)
+    except asyncio.TimeoutError:
+        # The command's thread still runs with the environment and streams swapped:
+        # nothing after it in this process could be trusted.
+        pytest.exit(f"voiceclone {' '.join(args)} hung in-process for 30 s", returncode=1)
 
 
 def assert_no_key_in(*paths: Path) -> None:
