@@ -4,9 +4,9 @@ Each recipe's files are taken from the page, then run with real worker processes
 a real redis-server and the emulator. One worker starts alone and is killed with
 SIGKILL in the middle of a clone; two more then finish the batch, each voice
 created once, within the bound the page states. The emulator allows 600 clones a
-minute with a bucket of 2 (each client is told 60 a minute, then finds the
-limit): two workers pacing on their own would be refused again and again;
-through the shared gate they are refused about once.
+minute with a bucket of 2, and each client is told so: two workers pacing on
+their own would be refused again and again; through the shared gate they are
+refused about once.
 """
 
 from __future__ import annotations
@@ -42,7 +42,12 @@ def recipe_files() -> dict[str, str]:
 #: The recipes' knobs, short for the test: the broker hands a killed worker's task
 #: on after REDELIVER_AFTER (Celery) or JOB_TIMEOUT + 10 s (arq), and the voice's
 #: claim lapses LEASE seconds after its worker died.
-KNOBS = {"CLONE_REDELIVER_AFTER": "3", "CLONE_JOB_TIMEOUT": "10", "CLONE_LEASE": "2"}
+KNOBS = {
+    "CLONE_REDELIVER_AFTER": "3",
+    "CLONE_JOB_TIMEOUT": "4",
+    "CLONE_LEASE": "2",
+    "CLONE_RPM": "600",  # the emulator's limit: a job waits at most half a second to leave
+}
 
 
 @pytest.fixture
