@@ -207,10 +207,6 @@ def _run(block: Block, key: str, emulator: Emulator, cwd: Path) -> Ran:
     return Ran(done.returncode, done.stdout, done.stderr)
 
 
-# Every example runs once, in the fixture below: its tests stay on one worker.
-pytestmark = pytest.mark.xdist_group("docs-examples")
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
     template = tmp_path_factory.mktemp("audio")
