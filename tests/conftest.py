@@ -189,6 +189,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A worker saving its coverage data on a busy machine (CI runs four interpreters at
+    # once) can outlast xdist's 10 s wait for workers to end; killed then, its data file
+    # is torn and half the suite's lines go unmeasured. Let it finish.
+    if config.pluginmanager.has_plugin("xdist"):
+        from xdist.workermanage import NodeManager
+
+        NodeManager.EXIT_TIMEOUT = 120
     # The pytest11 entry point imports voiceclone before pytest-cov starts, so its module
     # bodies count as unrun. Run with `-p no:voiceclone` for true figures: the plugin's
     # fixtures are then loaded here, after coverage has started.
