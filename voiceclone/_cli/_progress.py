@@ -72,7 +72,6 @@ class BatchProgress:
         self.done = 0
         self.failed = 0
         self.resumed = 0
-        self.retries = 0
         #: Retries by what was sent again and why: ("clone", "HTTP 503") -> count.
         self.retried: collections.Counter[tuple[str, str]] = collections.Counter()
         self.rate_limited = 0
@@ -112,6 +111,11 @@ class BatchProgress:
         return (self.finished or time.monotonic()) - self.started
 
     @property
+    def retries(self) -> int:
+        """Retries of the run, whatever was sent again."""
+        return self.retried.total()
+
+    @property
     def per_minute(self) -> float:
         """Voices finished per minute in this run (outcomes read from a journal excluded)."""
         fresh = self.done - self.resumed
@@ -120,7 +124,6 @@ class BatchProgress:
     # -- hooks ----------------------------------------------------------------------
 
     def on_retry(self, event: RetryEvent) -> None:
-        self.retries += 1
         self.retried[_what(event.path), _why(event.error)] += 1
 
     def on_response(self, event: ResponseEvent) -> None:
