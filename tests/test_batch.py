@@ -99,7 +99,10 @@ async def test_pacing_has_no_initial_burst() -> None:
         await c.clone_all(requests(await uploaded(c), 10))
     times = sorted(t for t, _ in sends.events)
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.75 * 0.02  # 20 ms apart from the very first request
+    # 20 ms apart from the very first request. A burst sends them together (gaps near
+    # zero); a starved process may see one departure late and the next on time, so
+    # the floor is a quarter interval, and the whole span holds the pace.
+    assert min(gaps) >= 0.25 * 0.02
     assert times[-1] - times[0] >= 9 * 0.02 * 0.95
 
 
