@@ -37,9 +37,9 @@ from _common import API_KEY, emulator_process, print_row, upload_sample, voice_i
 from redis_server import RedisCluster, RedisServer
 
 import voiceclone
+from voiceclone._client import make_gate
 from voiceclone._errors import RATE_LIMIT_CODES
 from voiceclone._pacing import RateGate
-from voiceclone._redis_gate import make_gate
 
 #: Gate decisions timed per gate for the latency figure.
 LATENCY_SAMPLES = 3000

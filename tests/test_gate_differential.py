@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 from redis_server import RedisServer, redis_server
 from test_pacing import VirtualLoop
 
-from voiceclone import _pacing, _redis_gate_lua
+from voiceclone import _pacing
 from voiceclone._pacing import RateGate
-from voiceclone._redis_gate import HEARTBEAT, STATE_TTL
+from voiceclone._redis import _gate_lua as _redis_gate_lua
+from voiceclone._redis._gate import HEARTBEAT, STATE_TTL
 
 __all__ = ["redis_server"]  # the fixture, imported for pytest
 

@@ -8,6 +8,9 @@ tested apart.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +66,19 @@ def test_no_module_of_the_package_imports_itself_back() -> None:
                     stack.append((following, [*trail, following]))
     assert not cycles, "\n".join(cycles[:10])
     assert len(graph) > 50  # the walk saw the whole package
+
+
+def test_a_client_without_redis_runs_no_redis_gate_code() -> None:
+    # A fresh interpreter: this one has imported everything already.
+    script = (
+        "import asyncio, sys, voiceclone\n"
+        "c = voiceclone.Client('k', 'http://127.0.0.1:9/v1', redis=False)\n"
+        "asyncio.run(c.aclose())\n"
+        "print(sorted(m for m in sys.modules if m.startswith('voiceclone._redis._gate')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "VOICECLONE_REDIS_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.strip() == "[]"
+    assert type(voiceclone.Client("k", redis=False)._gate).__module__ == "voiceclone._pacing"

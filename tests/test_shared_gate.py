@@ -25,8 +25,9 @@ from redis_server import RedisServer, redis_server, run_redis
 
 import voiceclone
 from voiceclone import Client, CloneRequest, RateGateUnavailableError
-from voiceclone._redis_conn import account_tag
-from voiceclone._redis_gate import SharedGate, make_gate
+from voiceclone._client import make_gate
+from voiceclone._redis._conn import account_tag
+from voiceclone._redis._gate import RedisGate
 from voiceclone.emulator import Emulator
 from voiceclone.testing import sample_wav
 
@@ -52,11 +53,11 @@ async def emu() -> AsyncIterator[Emulator]:
         yield emulator
 
 
-def gate(server: RedisServer, rpm: float | None, key: str = KEY, **kw: Any) -> SharedGate:
+def gate(server: RedisServer, rpm: float | None, key: str = KEY, **kw: Any) -> RedisGate:
     made = make_gate(
         rpm, redis=server.url, fallback=kw.get("fallback", "local"), api_key=key, base_url="x"
     )
-    assert isinstance(made, SharedGate)
+    assert isinstance(made, RedisGate)
     return made
 
 
@@ -244,8 +245,8 @@ async def test_redis_killed_mid_batch_falls_back_then_returns(
     emu: Emulator, redis_server: RedisServer, caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    monkeypatch.setattr("voiceclone._redis_gate.PROBE_FIRST", 0.0)  # probe at every call
-    monkeypatch.setattr("voiceclone._redis_gate.PROBE_MAX", 0.0)
+    monkeypatch.setattr("voiceclone._redis._gate.PROBE_FIRST", 0.0)  # probe at every call
+    monkeypatch.setattr("voiceclone._redis._gate.PROBE_MAX", 0.0)
     caplog.set_level(logging.INFO, "voiceclone")
     async with Client(
         KEY, emu.base_url, requests_per_minute=6000, retry=FAST, redis=redis_server.url
@@ -357,7 +358,7 @@ async def test_script_cache_flushed_is_reloaded_without_falling_back(
 async def test_a_slow_redis_is_treated_as_down(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("voiceclone._redis_gate.CALL_TIMEOUT", 0.2)
+    monkeypatch.setattr("voiceclone._redis._gate.CALL_TIMEOUT", 0.2)
     g = gate(redis_server, 6000)
     direct = aioredis.Redis.from_url(redis_server.url)
     try:
@@ -408,7 +409,7 @@ async def test_an_owned_redis_client_is_made_lazily_and_closed(
             await clones(client, "Owned", 2)
             assert len(await direct.client_list()) == 2
             gate_ = client._gate
-            assert isinstance(gate_, SharedGate)
+            assert isinstance(gate_, RedisGate)
             owned = gate_._handle.get()
             connections = owned.connection_pool._available_connections
             assert connections
@@ -487,7 +488,7 @@ async def test_no_key_or_password_in_redis_logs_or_errors_and_every_key_expires(
     ) as client:
         assert all(o.ok for o in await clones(client, "Secret", 3))
         gate_ = client._gate
-        assert isinstance(gate_, SharedGate)
+        assert isinstance(gate_, RedisGate)
         generation = await gate_.acquire()
         await gate_.on_rate_limited(generation)
         assert "hunter2" not in repr(client)

@@ -27,8 +27,9 @@ from redis_server import RedisCluster, RedisServer, redis_cluster, redis_server
 
 import voiceclone
 from voiceclone import Client, CloneRequest, RedisJournal
+from voiceclone._client import make_gate
 from voiceclone._pacing import Gate
-from voiceclone._redis_gate import HEARTBEAT, SharedGate, make_gate
+from voiceclone._redis._gate import HEARTBEAT, RedisGate
 from voiceclone.emulator import Emulator
 
 __all__ = ["redis_cluster", "redis_server"]  # the fixtures, imported for pytest
@@ -53,9 +54,9 @@ def sdk_frames_text(error: BaseException) -> str:
     return "".join(shown.format())  # every local repr'd: none may raise
 
 
-def gate(url: Any, rpm: float | None) -> SharedGate:
+def gate(url: Any, rpm: float | None) -> RedisGate:
     made = make_gate(rpm, redis=url, fallback="local", api_key=KEY, base_url="x")
-    assert isinstance(made, SharedGate)
+    assert isinstance(made, RedisGate)
     return made
 
 

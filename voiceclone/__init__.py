@@ -48,7 +48,7 @@ from ._models import (
     Voice,
 )
 from ._pacing import GateStats
-from ._redis_journal import RedisJournal
+from ._redis._journal import RedisJournal
 from ._retry import RetryPolicy
 from ._sync import SyncClient
 from ._validate import FilePurpose, SpeechModel

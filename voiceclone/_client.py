@@ -49,10 +49,13 @@ from ._config import (
     DEFAULT_BASE_URL,
     USER_AGENT,
     Redacted,
+    account_id,
+    check_fallback,
     check_key,
     check_option,
     check_proxy,
     check_retry,
+    env_url,
     request_headers,
     resolve_base_url,
 )
@@ -73,11 +76,9 @@ from ._events import Hooks, OnResponse, OnRetry, ResponseEvent, RetryEvent
 from ._files import check_target, write_file
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile, Voice
 from ._otel import SILENT, Silent, Telemetry, telemetry
-from ._pacing import Gate, GateStats
+from ._pacing import Gate, GateStats, RateGate
 from ._parse import parse_clone_result, parse_sensitivity, parse_uploaded_file, parse_voices
-from ._redis_conn import RedisClient, account_id
-from ._redis_gate import make_gate
-from ._redis_journal import RedisJournal
+from ._redis._journal import RedisJournal
 from ._request import PREVIEW_PATH, Request, UploadPart
 from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying, spends_budget
 from ._transport import Answer, exchange
@@ -93,13 +94,14 @@ from ._validate import (
 
 if TYPE_CHECKING:
     from ._models import CloneFields
+    from ._redis._conn import RedisClient
 
     if sys.version_info >= (3, 11):
         from typing import Unpack
     else:
         from typing_extensions import Unpack
 
-__all__ = ["DEFAULT_BASE_URL", "Client"]
+__all__ = ["DEFAULT_BASE_URL", "Client", "make_gate"]
 
 #: What errors call one attempt at a preview download.
 _PREVIEW_WHAT: Final = f"GET {PREVIEW_PATH}"
@@ -125,6 +127,31 @@ class _Connection:
     trust_env: bool
     closed: bool = False
     loop: asyncio.AbstractEventLoop | None = None
+
+
+def make_gate(
+    requests_per_minute: float | None,
+    *,
+    redis: object,
+    fallback: str,
+    api_key: str,
+    base_url: str,
+) -> Gate:
+    """The client's gate: shared through Redis when one is given (or in the env), else local.
+
+    The Redis gate is imported only here, when asked for: a client without Redis
+    runs no Redis code.
+    """
+    check_fallback(fallback)
+    if redis is False or (redis is None and env_url() is None):
+        return RateGate(requests_per_minute)
+    from ._redis._conn import account_tag, resolve
+    from ._redis._gate import RedisGate
+
+    handle = resolve(redis)
+    if handle is None:  # an empty URL: no Redis
+        return RateGate(requests_per_minute)
+    return RedisGate(requests_per_minute, handle, account_tag(api_key, base_url), fallback)
 
 
 class _ViewSlots:

@@ -7,7 +7,9 @@ once per client, rather than per request.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import os
 import platform
 import warnings
 from collections.abc import Mapping
@@ -23,17 +25,27 @@ from ._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "ENV_REDIS_URL",
+    "FALLBACKS",
     "USER_AGENT",
     "Redacted",
+    "account_id",
+    "check_fallback",
     "check_key",
     "check_option",
     "check_proxy",
     "check_retry",
+    "digest",
+    "env_url",
     "request_headers",
     "resolve_base_url",
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.minimax.io/v1"
+#: The environment variable read when ``Client(redis=None)``.
+ENV_REDIS_URL: Final = "VOICECLONE_REDIS_URL"
+#: What a Redis-shared gate may do while Redis is unreachable (see `Client`'s ``fallback``).
+FALLBACKS: Final = ("local", "open", "fail")
 #: Sent with every request: MiniMax support and gateway logs can tell SDK traffic apart.
 USER_AGENT: Final = (
     f"voiceclone/{__version__} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
@@ -170,3 +182,23 @@ def check_option(name: str, value: object, *, integer: bool = False) -> None:
         check_number(value, name, positive=True, integer=integer)
     except ValidationError as exc:
         raise ConfigurationError(str(exc)) from None
+
+
+def env_url() -> str | None:
+    """``$VOICECLONE_REDIS_URL``, or ``None`` when it is unset or empty."""
+    return os.environ.get(ENV_REDIS_URL, "").strip() or None
+
+
+def check_fallback(fallback: str) -> None:
+    if fallback not in FALLBACKS:
+        raise ConfigurationError(f"fallback must be one of {', '.join(FALLBACKS)}")
+
+
+def digest(text: str) -> str:
+    """A short SHA-256 name for ``text`` (which may be a secret): safe to log or store."""
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def account_id(api_key: str, base_url: str) -> str:
+    """A name for one account (API key + base URL): a digest, never the key itself."""
+    return digest(f"voiceclone\0{api_key}\0{base_url}")

@@ -2,7 +2,7 @@
 
 `clone_jobs` has one runner (`_jobs`) and three journals behind one protocol:
 none (`NO_JOURNAL`), a JSONL file for one process (`_journal.FileJobJournal`) and
-Redis for many (`_redis_journal.RedisJournal`). A job goes::
+Redis for many (`_redis._journal.RedisJournal`). A job goes::
 
     claim -> upload once -> clone (announce: the fenced "sent" mark, right before
     each attempt leaves) -> ok | failed

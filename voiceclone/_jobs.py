@@ -38,7 +38,7 @@ from ._job_checks import check_jobs
 from ._job_journal import NO_JOURNAL, Claim, ClaimLost, JobJournal
 from ._journal import FileJobJournal
 from ._models import CloneJob, CloneOutcome, CloneResult
-from ._redis_journal import RedisJournal
+from ._redis._journal import RedisJournal
 from ._validate import check_bool
 
 __all__ = ["clone_jobs"]

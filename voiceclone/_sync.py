@@ -30,7 +30,7 @@ from ._pacing import GateStats
 from ._retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from ._redis_conn import RedisClient
+    from ._redis._conn import RedisClient
 
 __all__ = ["SyncClient"]
 

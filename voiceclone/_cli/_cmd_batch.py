@@ -16,11 +16,11 @@ from rich.markup import escape
 
 from voiceclone import APIError, JournalError, RedisJournal, ValidationError
 from voiceclone._breaker import is_account_refusal
-from voiceclone._cli._cmd_shared import print_status, redis_url, shared_journal
 from voiceclone._cli._connect import make_client
 from voiceclone._cli._exit import JOURNAL, OK, USAGE, UsageError, failure_status
 from voiceclone._cli._manifest import InvalidRow, Manifest, Problem, load_manifest
 from voiceclone._cli._progress import BatchProgress
+from voiceclone._cli._redis_options import print_status, redis_journal, redis_url
 from voiceclone._cli._render import (
     FULL_TABLE_ROWS,
     ResultRow,
@@ -195,7 +195,7 @@ async def batch(args: argparse.Namespace, ui: Ui) -> int:
     manifest = load_manifest(args.manifest)
     # With records on stdout, everything for people goes to stderr.
     human: Console = ui.err if _records_on_stdout(args) else ui.out
-    shared = shared_journal(args)  # --journal-name: one batch for many processes
+    shared = redis_journal(args)  # --journal-name: one batch for many processes
     if shared is not None and args.status:
         async with make_client(args) as reader:
             return await print_status(ui, shared, manifest, reader, as_json=args.json)

@@ -9,7 +9,6 @@ import sys
 from collections.abc import Sequence
 
 from voiceclone import __version__
-from voiceclone._cli._cmd_shared import add_options as add_shared_options
 from voiceclone._cli._exit import (
     ACCOUNT,
     CONFIG,
@@ -21,6 +20,7 @@ from voiceclone._cli._exit import (
     TERMINATED,
     USAGE,
 )
+from voiceclone._cli._redis_options import add_options as add_redis_options
 from voiceclone._validate import DEFAULT_MODEL, MODELS
 
 __all__ = ["build_parser", "run"]
@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="clone requests per minute, or 0/auto to discover the limit (default: 60)",
     )
-    add_shared_options(batch)
+    add_redis_options(batch)
 
     voices = command("voices", "list cloned voices, or delete one")
     voices.add_argument(

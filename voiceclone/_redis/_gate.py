@@ -1,7 +1,7 @@
 """The shared rate gate: every client of one account on one Redis passes one gate.
 
 MiniMax limits cloning per account, so processes that pace themselves each at the
-full limit together send several times it. `SharedGate` keeps the local gate's
+full limit together send several times it. `RedisGate` keeps the local gate's
 rules (`_pacing`) with their state in Redis: one Lua script per decision, one
 round trip per departure, no polling. Inside a process requests still queue first
 come first served; only the head of the queue holds a reservation, so a cooldown
@@ -28,24 +28,22 @@ import uuid
 from collections.abc import Callable
 from typing import Final
 
-from ._aio import call_within
-from ._breaker import refusal_from_record, refusal_record
-from ._errors import APIError, ConfigurationError, RateGateUnavailableError
-from ._pacing import Alarm, Gate, GateStats, RateGate, _out_of_time
-from ._redis_conn import (
+from voiceclone._aio import call_within
+from voiceclone._breaker import refusal_from_record, refusal_record
+from voiceclone._errors import APIError, RateGateUnavailableError
+from voiceclone._pacing import Alarm, GateStats, RateGate, _out_of_time
+
+from ._conn import (
     RedisHandle,
     UnreadableReply,
-    account_tag,
     redis_errors,
-    resolve,
 )
-from ._redis_gate_lua import ACCOUNT, ACQUIRE, LEAVE, LIMITED, REPLY_LENGTH, REPORT
+from ._gate_lua import ACCOUNT, ACQUIRE, LEAVE, LIMITED, REPLY_LENGTH, REPORT
 
-__all__ = ["FALLBACKS", "SharedGate", "make_gate"]
+__all__ = ["RedisGate"]
 
 logger = logging.getLogger("voiceclone")
 
-FALLBACKS: Final = ("local", "open", "fail")
 #: Seconds an account's keys outlive its last request: long enough to keep a learned
 #: pace across a pause between batches, short enough that nothing lingers.
 STATE_TTL: Final = 900.0
@@ -66,23 +64,6 @@ _PROBE_OUT: Final = 3
 PROBE_MAX: Final = 15.0
 
 
-def make_gate(
-    requests_per_minute: float | None,
-    *,
-    redis: object,
-    fallback: str,
-    api_key: str,
-    base_url: str,
-) -> Gate:
-    """The client's gate: shared through Redis when one is given (or in the env), else local."""
-    if fallback not in FALLBACKS:
-        raise ConfigurationError(f"fallback must be one of {', '.join(FALLBACKS)}")
-    handle = resolve(redis)
-    if handle is None:
-        return RateGate(requests_per_minute)
-    return SharedGate(requests_per_minute, handle, account_tag(api_key, base_url), fallback)
-
-
 def _new_process_id() -> str:
     return uuid.uuid4().hex[:16]
 
@@ -101,7 +82,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forked)
 
 
-class SharedGate:
+class RedisGate:
     """Paces every client of one account on one Redis as one.
 
     Args:
@@ -141,7 +122,7 @@ class SharedGate:
         self._release_error: Callable[[], BaseException] | None = None
 
     def __repr__(self) -> str:
-        return f"<SharedGate {'fallback' if self._down else 'shared'}>"
+        return f"<RedisGate {'fallback' if self._down else 'shared'}>"
 
     @property
     def stats(self) -> GateStats:

@@ -50,11 +50,11 @@ from typing import Any, Final, Protocol, TypeVar
 
 import attrs
 
-from ._aio import call_within, cancel_and_wait
-from ._config import Redacted
-from ._errors import JournalError, ValidationError, VoiceCloneError, VoiceIdConflictError
-from ._job_journal import Claim, ClaimLost, Recorded
-from ._journal_lines import (
+from voiceclone._aio import call_within, cancel_and_wait
+from voiceclone._config import Redacted
+from voiceclone._errors import JournalError, ValidationError, VoiceCloneError, VoiceIdConflictError
+from voiceclone._job_journal import Claim, ClaimLost, Recorded
+from voiceclone._journal_lines import (
     Damaged,
     encode,
     failure_from,
@@ -63,10 +63,11 @@ from ._journal_lines import (
     result_from,
     result_record,
 )
-from ._models import CloneResult
-from ._redis_conn import RedisClient, RedisHandle, hash_tag, redis_errors, resolve
-from ._redis_journal_lua import CLAIM, RECORD, RENEW, SENT, START, UPLOADED
-from ._validate import check_number
+from voiceclone._models import CloneResult
+from voiceclone._validate import check_number
+
+from ._conn import RedisClient, RedisHandle, hash_tag, redis_errors, resolve
+from ._journal_lua import CLAIM, RECORD, RENEW, SENT, START, UPLOADED
 
 __all__ = ["JournalSummary", "RedisJournal"]
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from . import _pacing
-from ._breaker import PROBE_INTERVAL
+from voiceclone import _pacing
+from voiceclone._breaker import PROBE_INTERVAL
 
 #: Seconds between looks of a call that waits for the account's probe in flight.
 PROBE_POLL: Final = 0.1

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from voiceclone import Client, RedisJournal
 from voiceclone._cli._exit import FAILED, OK, USAGE, UsageError
-from voiceclone._redis_conn import ENV_URL, env_url
+from voiceclone._config import ENV_REDIS_URL, env_url
 
 if TYPE_CHECKING:  # rich is imported only to print: the parser works without the extra
     from voiceclone._cli._manifest import Manifest
     from voiceclone._cli._ui import Ui
 
-__all__ = ["add_options", "print_status", "shared_journal"]
+__all__ = ["add_options", "print_status", "redis_journal"]
 
 #: Names of failed voices listed by ``--status`` before it only counts them.
 LISTED = 20
@@ -31,7 +31,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--redis",
         metavar="URL",
-        help=f"share the rate limit through this Redis (default: ${ENV_URL})",
+        help=f"share the rate limit through this Redis (default: ${ENV_REDIS_URL})",
     )
     group.add_argument(
         "--journal-name",
@@ -50,7 +50,7 @@ def redis_url(args: argparse.Namespace) -> str | None:
     return getattr(args, "redis", None) or env_url()
 
 
-def shared_journal(args: argparse.Namespace) -> RedisJournal | None:
+def redis_journal(args: argparse.Namespace) -> RedisJournal | None:
     """The `RedisJournal` that ``--journal-name`` asks for, or ``None``."""
     name = getattr(args, "journal_name", None)
     if name is None:
@@ -61,7 +61,7 @@ def shared_journal(args: argparse.Namespace) -> RedisJournal | None:
         raise UsageError("--journal-name replaces --journal and --no-journal: give one")
     url = redis_url(args)
     if url is None:
-        raise UsageError(f"--journal-name needs a Redis: pass --redis URL or set ${ENV_URL}")
+        raise UsageError(f"--journal-name needs a Redis: pass --redis URL or set ${ENV_REDIS_URL}")
     return RedisJournal(url, name)
 
 

@@ -8,13 +8,12 @@ the running loop. No function echoes a URL, which may carry a password.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import os
 from typing import TYPE_CHECKING, Any, Final, TypeVar, Union
 from urllib.parse import urlsplit
 
-from ._aio import call_within
-from ._errors import ConfigurationError
+from voiceclone._aio import call_within
+from voiceclone._config import account_id, digest, env_url
+from voiceclone._errors import ConfigurationError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -27,29 +26,19 @@ RedisClient = Union["Redis", "RedisCluster"]
 _T = TypeVar("_T")
 
 __all__ = [
-    "ENV_URL",
     "RedisClient",
     "RedisHandle",
     "UnreadableReply",
-    "account_id",
     "account_tag",
-    "env_url",
     "hash_tag",
     "redis_errors",
     "resolve",
 ]
 
-#: The environment variable read when ``Client(redis=None)``.
-ENV_URL: Final = "VOICECLONE_REDIS_URL"
 _SCHEMES: Final = ("redis", "rediss", "unix")
 #: Seconds for a connect or a command: Redis on a LAN answers in a millisecond, so a
 #: second means it is gone or stalled, and the gate falls back rather than wait.
 SOCKET_TIMEOUT: Final = 1.0
-
-
-def env_url() -> str | None:
-    """``$VOICECLONE_REDIS_URL``, or ``None`` when it is unset or empty."""
-    return os.environ.get(ENV_URL, "").strip() or None
 
 
 def _module() -> Any:
@@ -161,7 +150,7 @@ def resolve(value: object, *, env: bool = True) -> RedisHandle | None:
         return None
     module = _module()
     if isinstance(value, str):
-        from ._config import Redacted  # a URL may hold a password: never a plain local
+        from voiceclone._config import Redacted  # a URL may hold a password: never a plain local
 
         value = url = Redacted(value.strip())
         problem = _url_problem(url)  # its frame, holding the URL's parts, is gone now
@@ -201,11 +190,6 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
-def account_id(api_key: str, base_url: str) -> str:
-    """A name for one account (API key + base URL): a digest, never the key itself."""
-    return _digest(f"voiceclone\0{api_key}\0{base_url}")
-
-
 def account_tag(api_key: str, base_url: str) -> str:
     """A Redis Cluster hash tag for one account.
 
@@ -216,8 +200,4 @@ def account_tag(api_key: str, base_url: str) -> str:
 
 def hash_tag(text: str) -> str:
     """A Redis Cluster hash tag naming ``text`` by a digest (it may be a secret)."""
-    return "{" + _digest(text) + "}"
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    return "{" + digest(text) + "}"
