@@ -152,11 +152,11 @@ async def gate_latency(samples: int = LATENCY_SAMPLES) -> dict[str, float]:
             for name, gate in (("local", local), ("shared", shared)):
                 for _ in range(samples // 10):  # warm-up: connection, script cache
                     await gate.acquire()
-                    await gate.on_success()
+                    await gate.on_accepted()
                 for _ in range(samples):
                     started = time.perf_counter()
                     await gate.acquire()
-                    await gate.on_success()
+                    await gate.on_accepted()
                     times[name].append((time.perf_counter() - started) * 1000.0)
         finally:
             await shared.aclose()

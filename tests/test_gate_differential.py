@@ -25,7 +25,7 @@ from redis_server import RedisServer, redis_server
 from test_pacing import VirtualLoop
 
 from voiceclone import _pacing
-from voiceclone._pacing import RateGate
+from voiceclone._pacing import RateGate, Ticket
 from voiceclone._redis import _gate_lua as _redis_gate_lua
 from voiceclone._redis._gate import HEARTBEAT, STATE_TTL
 
@@ -89,6 +89,7 @@ def replay(
         local = RateGate(ceiling)
         shared = LuaGate(client, ceiling, scripts)
         generations: list[int] = []
+        tickets: list[Ticket] = []
         for step, event in enumerate(events):
             now = loop.time()
             kind = event[0]
@@ -96,23 +97,24 @@ def replay(
                 loop.run_until_complete(asyncio.sleep(event[1]))
                 continue
             if kind == "success":
-                loop.run_until_complete(local.on_success())
+                loop.run_until_complete(local.on_accepted())
                 shared.pending += 1
                 continue
             if kind == "acquire":
                 wait, generation = shared.acquire(now)
                 got = loop.run_until_complete(local.acquire())
                 waited = loop.time() - now
-                assert got == generation, (step, event)
+                assert got._token == generation, (step, event)
                 # A slot barely missed comes back as a negative wait: leave now.
                 assert waited == pytest.approx(max(wait, 0.0), rel=1e-9, abs=1e-9), (step, event)
                 generations.append(generation)
+                tickets.append(got)
             elif kind == "refused":
                 if not generations:
                     continue
-                generation = generations[-1 - min(event[1], len(generations) - 1)]
-                shared.refused(now, generation, event[2])
-                loop.run_until_complete(local.on_rate_limited(generation, event[2]))
+                which = -1 - min(event[1], len(generations) - 1)
+                shared.refused(now, generations[which], event[2])
+                loop.run_until_complete(tickets[which].refused(event[2]))
             expected, found = local_state(local), shared.state()
             assert found == pytest.approx(expected, rel=1e-9, abs=1e-9), (step, event)
     finally:

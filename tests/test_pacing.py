@@ -100,10 +100,10 @@ def test_an_idle_gate_saves_up_no_burst() -> None:
 def test_a_rate_limit_storm_closes_the_gate_once_for_everyone() -> None:
     async def main() -> tuple[RateGate, list[float], float]:
         gate = RateGate(600)
-        generations = [await gate.acquire() for _ in range(5)]  # five requests in flight
+        tickets = [await gate.acquire() for _ in range(5)]  # five requests in flight
         answered = now()
-        for generation in generations:  # all five come back 1002
-            await gate.on_rate_limited(generation)
+        for ticket in tickets:  # all five come back 1002
+            await ticket.refused()
         return gate, await passes(gate, 5), answered
 
     gate, retries, answered = run(main)
@@ -119,9 +119,9 @@ def test_answers_to_requests_sent_before_a_cooldown_change_nothing() -> None:
     async def main() -> tuple[RateGate, float]:
         gate = RateGate(600)
         old = await gate.acquire()
-        await gate.on_rate_limited(old)
+        await old.refused()
         rate = gate.stats.requests_per_minute
-        await gate.on_rate_limited(old)  # a slow answer from the same generation
+        await old.refused()  # a slow answer from the same generation
         return gate, rate
 
     gate, rate = run(main)
@@ -132,12 +132,12 @@ def test_answers_to_requests_sent_before_a_cooldown_change_nothing() -> None:
 def test_cooldowns_without_a_success_between_them_double() -> None:
     async def main() -> list[float]:
         gate = RateGate(600)
-        generation = await gate.acquire()
+        ticket = await gate.acquire()
         waits = []
         for _ in range(4):
-            await gate.on_rate_limited(generation)  # refused again, no success in between
+            await ticket.refused()  # refused again, no success in between
             before = now()
-            generation = await gate.acquire()
+            ticket = await gate.acquire()
             waits.append(now() - before)
         return waits
 
@@ -148,10 +148,10 @@ def test_cooldowns_without_a_success_between_them_double() -> None:
 def test_a_cooldown_delays_requests_already_waiting() -> None:
     async def main() -> tuple[list[float], float]:
         gate = RateGate(60)
-        generation = await gate.acquire()
+        ticket = await gate.acquire()
         waiting = asyncio.ensure_future(passes(gate, 3))
         await asyncio.sleep(0.5)  # the three queue; the first would leave at +1 s
-        await gate.on_rate_limited(generation)
+        await ticket.refused()
         return await waiting, gate._closed_until
 
     times, reopened = run(main)
@@ -164,7 +164,7 @@ def test_a_rate_increase_speeds_up_requests_already_waiting() -> None:
         first = asyncio.ensure_future(passes(gate, 40))
         for _ in range(30):
             await asyncio.sleep(0.05)
-            await gate.on_success()
+            await gate.on_accepted()
         return await first
 
     times = run(main)
@@ -179,7 +179,7 @@ def test_the_gate_never_paces_above_the_configured_limit() -> None:
         async def client() -> None:
             for _ in range(50):
                 await gate.acquire()
-                await gate.on_success()
+                await gate.on_accepted()
 
         await asyncio.gather(*(client() for _ in range(4)))
         return gate.stats.requests_per_minute
@@ -192,7 +192,7 @@ def test_an_unknown_limit_is_not_paced_until_refused() -> None:
         gate = RateGate(None)
         times = await passes(gate, 50)
         for _ in times:
-            await gate.on_success()
+            await gate.on_accepted()
         assert gate.stats.requests_per_minute == float("inf")
         return times
 
@@ -203,10 +203,10 @@ def test_a_first_refusal_paces_at_what_was_accepted() -> None:
     async def main() -> tuple[float, list[float]]:
         gate = RateGate(None)
         for _ in range(10):  # ten requests a second, unpaced and accepted
-            generation = await gate.acquire()
-            await gate.on_success()
+            ticket = await gate.acquire()
+            await gate.on_accepted()
             await asyncio.sleep(0.1)
-        await gate.on_rate_limited(generation)
+        await ticket.refused()
         return gate.stats.requests_per_minute, gaps(await passes(gate, 5))
 
     rpm, spacing = run(main)
@@ -218,13 +218,12 @@ def test_a_first_refusal_paces_at_what_was_accepted() -> None:
 def test_a_first_refusal_of_requests_sent_together_uses_the_acceptance_rate() -> None:
     async def main() -> float:
         gate = RateGate(None)
-        generation = 0
         for _ in range(4):  # bursts of 8 that leave together, one burst a second
             for _ in await passes(gate, 8):
-                await gate.on_success()
-            generation = await gate.acquire()
+                await gate.on_accepted()
+            ticket = await gate.acquire()
             await asyncio.sleep(1.0)
-        await gate.on_rate_limited(generation)
+        await ticket.refused()
         return gate.stats.requests_per_minute
 
     rpm = run(main)
@@ -234,11 +233,11 @@ def test_a_first_refusal_of_requests_sent_together_uses_the_acceptance_rate() ->
 def test_the_pace_does_not_grow_where_nobody_is_held_back() -> None:
     async def main() -> float:
         gate = RateGate(None)
-        generation = await gate.acquire()
-        await gate.on_rate_limited(generation)  # refused at once: the documented default pace
+        ticket = await gate.acquire()
+        await ticket.refused()  # refused at once: the documented default pace
         for _ in range(40):  # one request every two seconds: the gate never holds it back
             await gate.acquire()
-            await gate.on_success()
+            await gate.on_accepted()
             await asyncio.sleep(2.0)
         return gate.stats.requests_per_minute
 
@@ -300,15 +299,15 @@ async def _simulate(
     async def worker() -> None:
         nonlocal refused
         while now() < end:
-            generation = await gate.acquire()
+            ticket = await gate.acquire()
             ok = bucket.take()
             await asyncio.sleep(latency)
             if ok:
                 accepted.append(now())
-                await gate.on_success()
+                await gate.on_accepted()
             else:
                 refused += 1
-                await gate.on_rate_limited(generation)
+                await ticket.refused()
 
     await asyncio.gather(*(worker() for _ in range(8)))
     return accepted, refused
@@ -345,9 +344,9 @@ def test_told_the_limit_the_gate_meets_no_rate_limit_answer() -> None:
 def test_retry_after_is_a_floor_of_the_cooldown_not_added_to_it() -> None:
     async def main() -> float:
         gate = RateGate(600)
-        generation = await gate.acquire()
+        ticket = await gate.acquire()
         refused_at = now()
-        await gate.on_rate_limited(generation, retry_after=0.3)
+        await ticket.refused(retry_after=0.3)
         await gate.acquire()
         return now() - refused_at
 

@@ -147,14 +147,14 @@ async def test_a_cooldown_is_everyones_and_old_news_is_ignored(redis_server: Red
         loop = asyncio.get_running_loop()
         first = await one.acquire()
         sent_before = await two.acquire()
-        await one.on_rate_limited(first)  # closes the gate for the whole account
+        await first.refused()  # closes the gate for the whole account
         assert one.stats.cooldowns == 1
         started = loop.time()
         await two.acquire()
         # The cooldown is half an interval at the lowered pace: 0.5 / (10/s * 0.5) s.
         assert loop.time() - started >= 0.09
         # A refusal of a request sent before the cooldown began is old news.
-        await two.on_rate_limited(sent_before)
+        await sent_before.refused()
         assert two.stats.cooldowns == 0
         assert two.stats.rate_limited == 1
         assert one.stats.requests_per_minute == pytest.approx(two.stats.requests_per_minute)
@@ -489,8 +489,8 @@ async def test_no_key_or_password_in_redis_logs_or_errors_and_every_key_expires(
         assert all(o.ok for o in await clones(client, "Secret", 3))
         gate_ = client._gate
         assert isinstance(gate_, RedisGate)
-        generation = await gate_.acquire()
-        await gate_.on_rate_limited(generation)
+        ticket = await gate_.acquire()
+        await ticket.refused()
         assert "hunter2" not in repr(client)
         assert "hunter2" not in repr(gate_)
         await scan_for_secrets(password_redis, account_tag(KEY, emu.base_url))
@@ -507,15 +507,16 @@ async def test_refusals_go_to_the_gate_that_let_the_request_go(
 ) -> None:
     g = gate(redis_server, 600)
     try:
-        shared_generation = await g.acquire()
+        shared = await g.acquire()
         redis_server.kill()
-        await g.on_rate_limited(shared_generation)  # Redis gone: falls back, no error
+        await shared.refused()  # Redis gone: falls back, no error
         assert g.stats.gate == "fallback"
-        fallback_generation = await g.acquire()
-        assert fallback_generation < 0
+        fallback = await g.acquire()
+        assert g._fallback is not None
         before = g.stats.requests_per_minute
-        await g.on_rate_limited(fallback_generation)
+        await fallback.refused()
         assert g.stats.requests_per_minute < before  # the fallback gate slowed down
+        assert g._fallback.stats.rate_limited == 1  # told once, by its own ticket
         assert g.stats.rate_limited == 2
     finally:
         await g.aclose()
@@ -529,7 +530,7 @@ async def test_one_round_trip_per_departure(redis_server: RedisServer) -> None:
         await direct.config_resetstat()
         for _ in range(20):
             await g.acquire()
-            await g.on_success()  # counted here, carried by the next acquire
+            await g.on_accepted()  # counted here, carried by the next acquire
         stats = await direct.info("commandstats")
         # Redis 7 counts subcommands apart ("cmdstat_config|resetstat"); 6 does not.
         calls: dict[str, int] = {}

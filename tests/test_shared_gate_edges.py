@@ -128,7 +128,7 @@ async def test_a_raised_limit_takes_effect_once_the_lower_worker_left(
     # A worker told 300/min made two clones and exited; one told 6000/min comes next.
     low = gate(redis_server.url, 300)
     await low.acquire()
-    await low.on_success()
+    await low.on_accepted()
     await low.acquire()
     await low.aclose()
     high = gate(redis_server.url, 6000)

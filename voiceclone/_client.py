@@ -76,7 +76,7 @@ from ._events import Hooks, OnResponse, OnRetry, ResponseEvent, RetryEvent
 from ._files import check_target, write_file
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile, Voice
 from ._otel import SILENT, Silent, Telemetry, telemetry
-from ._pacing import Gate, GateStats, RateGate
+from ._pacing import Gate, GateStats, RateGate, Ticket
 from ._parse import parse_clone_result, parse_sensitivity, parse_uploaded_file, parse_voices
 from ._redis._journal import RedisJournal
 from ._request import PREVIEW_PATH, Request, UploadPart
@@ -490,21 +490,21 @@ class Client:
         call.attempts += 1
         telemetry = call.observed
         with telemetry.attempt(request.method, request.path, call.attempts, request.voice_id):
-            generation = 0
+            ticket: Ticket | None = None
             # An account that answered "no" (a dead key, no balance) is not sent to again,
             # but for one probe now and then.
             self._breaker.admit(paced=request.paced)
             if request.paced:
                 loop = asyncio.get_running_loop()
                 started = loop.time()
-                generation = await self._gate.acquire(call.deadline)
+                ticket = await self._gate.acquire(call.deadline)
                 telemetry.gate_waited(loop.time() - started)
             timeout = self._remaining(call, f"{request.method} {request.path}")
             try:
                 reply = await self._send(request, call, timeout)
             except RateLimitError as exc:
-                if request.paced:
-                    await self._gate.on_rate_limited(generation, exc.retry_after)
+                if ticket is not None:
+                    await ticket.refused(exc.retry_after)
                 raise
             except ServerError:
                 call.ambiguous = True
@@ -522,8 +522,8 @@ class Client:
                     await self._gate.on_account_refused(exc, request.voice_id)
                 raise
             self._breaker.accepted(paced=request.paced)
-            if request.paced:
-                await self._gate.on_success()
+            if ticket is not None:
+                await ticket.accepted()
             return reply
 
     def _observed(self) -> Telemetry | Silent:

@@ -44,7 +44,7 @@ import attrs
 
 from ._errors import APIError, OutOfTime
 
-__all__ = ["Alarm", "Gate", "GateStats", "RateGate"]
+__all__ = ["Alarm", "Gate", "GateStats", "RateGate", "Ticket"]
 
 #: Fraction of the measured server rate the gate settles at after a rate-limit answer.
 BELOW = 0.95
@@ -85,26 +85,54 @@ class GateStats:
     gate: str = "local"
 
 
-class Gate(Protocol):
-    """What the client needs of a rate gate: the local `RateGate`, or one shared by processes.
+class _Issuer(Protocol):
+    """A gate that issues tickets: told how each request it let go was answered."""
 
-    A paced attempt calls `acquire` before it is sent, then reports how it went:
-    `on_rate_limited` with the generation `acquire` returned when the server refused
-    it for its rate, `on_success` when it was accepted. Other failures are not
-    reported: they say nothing about the rate.
+    async def on_accepted(self, token: object = None) -> None: ...
+
+    async def on_refused(self, token: object, retry_after: float | None = None) -> None: ...
+
+
+class Ticket:
+    """One request's pass through a gate; how the server answered is reported on it.
+
+    The report goes to the gate that let the request go, whichever that is now (a
+    Redis gate may have fallen back to a local one since), with what that gate
+    needs to place it (``token``: the cooldown generation it was sent in, say), so
+    an answer to a request sent before a cooldown is not taken for news. Only the
+    rate is reported: other failures say nothing about it.
+    """
+
+    __slots__ = ("_gate", "_token")
+
+    def __init__(self, gate: _Issuer, token: object) -> None:
+        self._gate = gate
+        self._token = token
+
+    def __repr__(self) -> str:
+        return f"<Ticket of {type(self._gate).__name__}>"
+
+    async def accepted(self) -> None:
+        """The server accepted the request."""
+        await self._gate.on_accepted(self._token)
+
+    async def refused(self, retry_after: float | None = None) -> None:
+        """Refused for its rate; ``retry_after`` is the server's hint, in seconds, if any."""
+        await self._gate.on_refused(self._token, retry_after)
+
+
+class Gate(Protocol):
+    """What the client needs of a rate gate: the local `RateGate`, or `RedisGate`.
+
+    A paced attempt calls `acquire` before it is sent and reports on the `Ticket` it
+    gets back how the server answered.
     """
 
     @property
     def stats(self) -> GateStats: ...
 
-    async def acquire(self, deadline: float | None = None) -> int:
+    async def acquire(self, deadline: float | None = None) -> Ticket:
         """Wait for this request's turn; raise `OutOfTime` if it would come after ``deadline``."""
-        ...
-
-    async def on_success(self) -> None: ...
-
-    async def on_rate_limited(self, generation: int, retry_after: float | None = None) -> None:
-        """Refused for its rate; ``retry_after`` is the server's hint, in seconds, if any."""
         ...
 
     def release_waiting(self, error: Callable[[], BaseException]) -> None:
@@ -191,8 +219,8 @@ class RateGate:
     def _start(self) -> float:
         return max(self._last + 1.0 / self._rate, self._closed_until)
 
-    async def acquire(self, deadline: float | None = None) -> int:
-        """Wait for this request's turn; returns the generation to report back with.
+    async def acquire(self, deadline: float | None = None) -> Ticket:
+        """Wait for this request's turn; report on the returned ticket how it went.
 
         Raises `TimeoutError` at once if the turn would come after ``deadline`` (a
         loop time), so a call never sleeps past its budget.
@@ -235,18 +263,18 @@ class RateGate:
             if head and self._queue:
                 _wake(self._queue[0])
 
-    def _depart(self, scheduled: float, now: float) -> int:
+    def _depart(self, scheduled: float, now: float) -> Ticket:
         """Let one request leave: ``scheduled`` anchors the next interval."""
         self._last = scheduled
         self._first_sent = min(self._first_sent, now)
         self._sent.append(now)
-        return self._generation
+        return Ticket(self, self._generation)
 
     def _poke(self) -> None:
         """Make the sleeping head re-read the pace."""
         self._alarm.poke()
 
-    async def on_success(self) -> None:
+    async def on_accepted(self, token: object = None) -> None:
         """A paced request was accepted: creep the rate back up."""
         self._cooldown = 0.0
         self._accepted += 1
@@ -263,8 +291,8 @@ class RateGate:
             self._rate = min(self._rate, self._ceiling)
         self._poke()
 
-    async def on_rate_limited(self, generation: int, retry_after: float | None = None) -> None:
-        """A paced request sent in ``generation`` was refused for its rate.
+    async def on_refused(self, token: object, retry_after: float | None = None) -> None:
+        """A paced request sent in generation ``token`` was refused for its rate.
 
         A ``Retry-After`` hint keeps the gate closed at least that long: the gate's
         own cooldown and the hint overlap, they do not add up.
@@ -274,7 +302,7 @@ class RateGate:
         if retry_after is not None:
             self._closed_until = max(self._closed_until, now + min(retry_after, MAX_COOLDOWN))
             self._poke()
-        if generation != self._generation:
+        if token != self._generation:
             return  # sent before the current cooldown began: already acted on
         self._generation += 1
         sending = min(self._rate, self._send_rate())

@@ -31,7 +31,7 @@ from typing import Final
 from voiceclone._aio import call_within
 from voiceclone._breaker import refusal_from_record, refusal_record
 from voiceclone._errors import APIError, RateGateUnavailableError
-from voiceclone._pacing import Alarm, GateStats, RateGate, _out_of_time
+from voiceclone._pacing import Alarm, GateStats, RateGate, Ticket, _out_of_time
 
 from ._conn import (
     RedisHandle,
@@ -190,11 +190,12 @@ class RedisGate:
             self._limit, cap * 60.0, cap * 60.0,
         )  # fmt: skip
 
-    async def acquire(self, deadline: float | None = None) -> int:
-        """Wait for this request's turn; returns the generation to report back with.
+    async def acquire(self, deadline: float | None = None) -> Ticket:
+        """Wait for this request's turn; report on the returned ticket how it went.
 
-        A generation from the fallback gate is negative (``-1 - its generation``), so
-        a rate-limit answer is reported to the gate that let the request go.
+        The ticket carries the account's cooldown generation in Redis, or the
+        fallback gate's own ticket when that gate let the request go, so each
+        answer reaches the gate that issued it.
         """
         loop = asyncio.get_running_loop()
         released = self._released
@@ -230,18 +231,18 @@ class RedisGate:
                     raise _out_of_time()
                 if wait > 0 and not await self._alarm.sleep_until(loop.time() + wait):
                     continue  # this process started a cooldown meanwhile: reserve again
-                return generation
+                return Ticket(self, generation)
         finally:
             self._turn.release()
 
-    async def _acquire_fallback(self, deadline: float | None) -> int:
+    async def _acquire_fallback(self, deadline: float | None) -> Ticket:
         if self._fallback_kind == "fail":
             raise RateGateUnavailableError(
                 "the shared rate gate (Redis) is unreachable and fallback='fail'"
             )
-        if self._fallback is None:  # "open"
-            return -1
-        return -1 - await self._fallback.acquire(deadline)
+        if self._fallback is None:  # "open": nothing paces, nothing to tell
+            return Ticket(self, None)
+        return Ticket(self, await self._fallback.acquire(deadline))
 
     def _fall_back(self, exc: BaseException) -> None:
         """Redis did not answer: pace without it until the next probe."""
@@ -280,15 +281,18 @@ class RedisGate:
             self._fallback = None
             logger.info("shared rate gate reachable again: pacing through Redis")
 
-    async def on_success(self) -> None:
+    async def on_accepted(self, token: object = None) -> None:
         """Count a success; it reaches Redis with the next script call.
 
         A probe's success (the account's breaker was open) is reported at once: it
-        closes the breaker for every worker of the account.
+        closes the breaker for every worker of the account. A request the fallback
+        let go (``token`` is its ticket) is reported to the fallback.
         """
-        if self._down and self._fallback is not None:
-            await self._fallback.on_success()
+        if isinstance(token, Ticket):
+            await token.accepted()
             return
+        if token is None:
+            return  # let go unpaced ("open"): nothing to learn
         self._pending += 1
         if self._refused is not None:
             await self._report()
@@ -299,18 +303,20 @@ class RedisGate:
         except self._errors as exc:
             self._fall_back(exc)
 
-    async def on_rate_limited(self, generation: int, retry_after: float | None = None) -> None:
-        """A request sent in ``generation`` was refused for its rate: one round trip.
+    async def on_refused(self, token: object, retry_after: float | None = None) -> None:
+        """A request sent in generation ``token`` was refused for its rate: one round trip.
 
         ``retry_after`` keeps the shared gate closed at least that long, for everyone.
+        A request the fallback let go (``token`` is its ticket) is the fallback's news.
         """
         self._rate_limited += 1
-        if generation < 0:
-            if self._fallback is not None:
-                await self._fallback.on_rate_limited(-1 - generation, retry_after)
+        if isinstance(token, Ticket):
+            await token.refused(retry_after)
             return
+        if token is None:
+            return  # let go unpaced ("open")
         try:
-            started, _, _ = await self._run(LIMITED, str(generation), retry_after or 0.0)
+            started, _, _ = await self._run(LIMITED, str(token), retry_after or 0.0)
         except self._errors as exc:
             self._fall_back(exc)
             return
