@@ -9,7 +9,7 @@ time: W * N / R. Three set-ups, each on a fresh emulator and a fresh redis-serve
 (c) the shared gate discovering it: ``Client(requests_per_minute=None, redis=URL)``.
 
 Figures: wall time over the ideal, and rate-limit answers per successful clone.
-Then the shared gate's added latency per request: ``acquire`` + ``on_success`` of
+Then the shared gate's added latency per request: ``acquire`` + ``Ticket.accepted`` of
 the shared gate minus the local gate's, both unpaced, on loopback (p50, p99).
 
     python bench/scaleout.py                       # W=4, N=60, R=600, B=5: ideal 24 s
@@ -143,7 +143,7 @@ async def run_setup(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def gate_latency(samples: int = LATENCY_SAMPLES) -> dict[str, float]:
-    """Per-request time in ``acquire`` + ``on_success``, local and shared, unpaced (ms)."""
+    """Per-request time in ``acquire`` + ``Ticket.accepted``, local and shared, unpaced (ms)."""
     with redis_process() as redis:
         local = RateGate(1e12)
         shared = make_gate(1e12, redis=redis, fallback="local", api_key=API_KEY, base_url="b")
@@ -151,12 +151,12 @@ async def gate_latency(samples: int = LATENCY_SAMPLES) -> dict[str, float]:
         try:
             for name, gate in (("local", local), ("shared", shared)):
                 for _ in range(samples // 10):  # warm-up: connection, script cache
-                    await gate.acquire()
-                    await gate.on_accepted()
+                    ticket = await gate.acquire()
+                    await ticket.accepted()
                 for _ in range(samples):
                     started = time.perf_counter()
-                    await gate.acquire()
-                    await gate.on_accepted()
+                    ticket = await gate.acquire()
+                    await ticket.accepted()
                     times[name].append((time.perf_counter() - started) * 1000.0)
         finally:
             await shared.aclose()
