@@ -499,7 +499,7 @@ def test_session_is_created_inside_the_loop_that_uses_it(wav_path: Path) -> None
         port = probe.getsockname()[1]
     # Built with no running loop: a session made here would be bound to no loop.
     client = new_client(f"http://127.0.0.1:{port}/v1")
-    assert client._connection.session is None
+    assert client._transport.session is None
 
     async def run() -> int:
         async with Emulator(api_key=KEY, rpm=None, port=port), client:
@@ -507,7 +507,7 @@ def test_session_is_created_inside_the_loop_that_uses_it(wav_path: Path) -> None
             return up.file_id
 
     assert asyncio.run(run()) > 2**53
-    assert client._connection.session is None  # closed and dropped by the context manager
+    assert client._transport.session is None  # closed and dropped by the context manager
 
 
 async def test_aclose_is_idempotent_and_final(emu: Emulator) -> None:
@@ -645,7 +645,7 @@ async def test_with_options_shares_the_session_gate_and_budget(emu: Emulator, fi
         emu.inject(Fault.http(503), endpoint="voice_clone")
         result = await client.clone(file_id=file_id, voice_id="Patient001")  # the client retries
         assert result.attempts == 2
-        assert urgent._connection is client._connection  # one session for both
+        assert urgent._transport is client._transport  # one session for both
         assert urgent.rate_stats == client.rate_stats  # one gate
         assert (urgent.max_in_flight, client.max_in_flight) == (1, 8)
         await urgent.aclose()  # a view owns nothing: the client still works

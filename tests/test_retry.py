@@ -392,7 +392,7 @@ async def test_cancel_while_sleeping_in_backoff(emu: Emulator) -> None:
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
-        session = client._connection.session
+        session = client._transport.session
     assert call.cancelled()
     assert session is not None
     assert session.closed

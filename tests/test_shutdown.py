@@ -76,7 +76,7 @@ async def test_cancel_clone_many_at_a_random_point(emu: Emulator, run: int) -> N
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    session = client._open_session()
+    session = client._transport.open()
     connector = session.connector
     assert connector is not None
     await client.aclose()
@@ -110,7 +110,7 @@ async def test_close_while_calls_are_in_flight_or_in_backoff(emu: Emulator, wher
     # Every call has sent its first attempt (the emulator has no event to wait on).
     while emu.stats.requests["voice_clone"] < 8:  # noqa: ASYNC110
         await asyncio.sleep(0.005)
-    session = client._open_session()
+    session = client._transport.open()
     connector = session.connector
     assert connector is not None
     await client.aclose()
@@ -132,7 +132,7 @@ async def test_leaving_async_with_by_an_exception(emu: Emulator) -> None:
         async with Client(
             TEST_API_KEY, emu.base_url, requests_per_minute=None, retry=FAST_RETRY
         ) as client:
-            connector = client._open_session().connector
+            connector = client._transport.open().connector
             requests = [CloneRequest(file_id, f"Leave{i:04d}xx") for i in range(50)]
             emu.inject(Fault.latency(0.0), times=1)
             async for _ in client.clone_many(requests, max_in_flight=8):

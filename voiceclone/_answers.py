@@ -21,9 +21,12 @@ from ._errors import (
     error_for_status,
 )
 from ._parse import int64, traced
-from ._transport import Answer
+from ._request import Answer
 
-__all__ = ["api_body", "preview_body"]
+__all__ = ["Reply", "api_body", "api_reply", "preview_body"]
+
+#: A decoded API answer and its trace id.
+Reply = tuple[dict[str, Any], "str | None"]
 
 
 def _http_error(answer: Answer, what: str, *, api: bool) -> APIError:
@@ -78,6 +81,11 @@ def api_body(answer: Answer, what: str) -> dict[str, Any]:
             f"unreadable response from {what}: {shape}", trace_id=answer.trace_id
         )
     return decoded
+
+
+def api_reply(answer: Answer, what: str) -> Reply:
+    """`api_body` and the answer's trace id: what an API request's call returns."""
+    return api_body(answer, what), answer.trace_id
 
 
 def preview_body(answer: Answer, what: str) -> bytes:

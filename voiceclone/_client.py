@@ -13,26 +13,26 @@ down from the endpoint that built it:
     one attempt: wait for the rate gate (paced calls only), send, tell the gate
     how it went, and note whether a lost answer leaves the outcome ambiguous.
 ``_send``
-    one exchange on the wire: an in-flight slot, the HTTP exchange (`_transport`,
-    the only code that talks to aiohttp, where its errors become ours), what the
-    answer means (`_answers`), then a log line and the ``on_response`` hook.
+    one exchange on the wire: an in-flight slot, the HTTP exchange (the client's
+    `Transport`, the only code that talks to aiohttp, where its errors become
+    ours), what the answer means (the request's reader, `_answers`), then a log
+    line and the ``on_response`` hook.
 
 A newcomer looking for where a request is sent, retried and paced reads
 ``_retried``, ``_attempt`` and ``_send``. The preview download (`download_demo`)
-is a path of its own (`_fetch_preview`) that shares the session and the retry
-loop, but never the API key or the API's reading of answers.
+takes the same path: its `Request` names an absolute URL, which the transport
+sends without the API key, and a reader of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import functools
 import logging
 import os
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
@@ -42,12 +42,11 @@ import attrs
 from tenacity import RetryCallState
 
 from . import _batch, _jobs
-from ._answers import api_body, preview_body
+from ._answers import api_reply, preview_body
 from ._audio import AudioInfo
 from ._breaker import AccountBreaker, AccountStatus, is_account_refusal
 from ._config import (
     DEFAULT_BASE_URL,
-    USER_AGENT,
     Redacted,
     account_id,
     check_fallback,
@@ -61,7 +60,6 @@ from ._config import (
 )
 from ._errors import (
     APIError,
-    ConfigurationError,
     OutOfTime,
     RateLimitError,
     ResponseFormatError,
@@ -79,9 +77,9 @@ from ._otel import SILENT, Silent, Telemetry, telemetry
 from ._pacing import Gate, GateStats, RateGate, Ticket
 from ._parse import parse_clone_result, parse_sensitivity, parse_uploaded_file, parse_voices
 from ._redis._journal import RedisJournal
-from ._request import PREVIEW_PATH, Request, UploadPart
-from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying, spends_budget
-from ._transport import Answer, exchange
+from ._request import PREVIEW_PATH, Answer, Request, UploadPart
+from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying
+from ._transport import MIN_POOL, Transport
 from ._validate import (
     DELETABLE_VOICE_TYPES,
     FilePurpose,
@@ -103,30 +101,12 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_BASE_URL", "Client", "make_gate"]
 
-#: What errors call one attempt at a preview download.
-_PREVIEW_WHAT: Final = f"GET {PREVIEW_PATH}"
-#: A preview host is not the API: it gets neither the key nor a gateway's headers.
-_PREVIEW_HEADERS: Final = {"User-Agent": USER_AGENT}
-_NO_FILES: Final = contextlib.nullcontext(contextlib.ExitStack())
 _MIME: Final = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
 _CLONE_FIELDS: Final = frozenset(a.name for a in attrs.fields(CloneRequest))
 
 logger = logging.getLogger("voiceclone")
 
 _T = TypeVar("_T")
-#: A decoded API answer and its trace id.
-Reply = tuple[dict[str, object], "str | None"]
-
-
-@attrs.define
-class _Connection:
-    """What a client and its `Client.with_options` views share: the session and its loop."""
-
-    session: aiohttp.ClientSession | None
-    owns_session: bool
-    trust_env: bool
-    closed: bool = False
-    loop: asyncio.AbstractEventLoop | None = None
 
 
 def make_gate(
@@ -255,8 +235,8 @@ class Client:
         if isinstance(proxy, str):
             proxy = Redacted(proxy)
         self._key = check_key(api_key)
-        self._headers = request_headers(default_headers, self._key)
-        self._proxy = check_proxy(proxy)
+        headers = request_headers(default_headers, self._key)
+        checked_proxy = check_proxy(proxy)
         self._base_url = resolve_base_url(
             base_url or os.environ.get("MINIMAX_BASE_URL") or DEFAULT_BASE_URL
         )
@@ -283,7 +263,14 @@ class Client:
         self._budget = RetryBudget(self._retry.budget)
         self._hooks = Hooks(on_retry, on_response)
         self._telemetry = telemetry()
-        self._connection = _Connection(session, owns_session=session is None, trust_env=trust_env)
+        self._transport = Transport(
+            self._base_url,
+            headers,
+            proxy=checked_proxy,
+            session=session,
+            trust_env=trust_env,
+            pool=max(MIN_POOL, max_in_flight),
+        )
         self._is_view = False
 
     def __repr__(self) -> str:
@@ -370,105 +357,67 @@ class Client:
         """
         if self._is_view:
             return
-        connection = self._connection
-        connection.closed = True
+        await self._transport.aclose()  # first: no request leaves after this
         await self._gate.aclose()
-        if connection.owns_session and connection.session is not None:
-            session, connection.session = connection.session, None
-            await session.close()
-
-    def _bind_loop(self) -> asyncio.AbstractEventLoop:
-        """The client's loop: the running one, which must be the loop of its first call."""
-        loop = asyncio.get_running_loop()
-        if self._connection.loop is None:
-            self._connection.loop = loop
-        elif loop is not self._connection.loop:
-            # Its session, semaphore and gate are tied to the first loop: using them
-            # here would fail untyped, or hang when the first loop runs in a thread.
-            raise ConfigurationError(
-                "this Client belongs to another event loop; make one Client per loop"
-            )
-        return loop
-
-    def _open_session(self) -> aiohttp.ClientSession:
-        connection = self._connection
-        if connection.closed:
-            # A VoiceCloneError, so a call caught in backoff (or queued for a slot) by
-            # aclose() ends as an outcome of its batch, not an exception that ends it.
-            raise ConfigurationError("the client is closed")
-        if connection.session is None:
-            # Created here, inside the running loop, never in __init__. No cookie jar:
-            # the API needs none, and a jar would replay the API host's cookies to a
-            # preview host of the same name.
-            connection.session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=max(100, self._max_in_flight)),
-                cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=connection.trust_env,
-            )
-        return connection.session
 
     # -- the one request path -------------------------------------------------------
 
     def _new_call(self, *, ambiguous: bool = False) -> _Call:
         """The record of a call starting now, on the client's loop, with its time budget."""
-        deadline = self._bind_loop().time() + self._retry.timeout
+        deadline = self._transport.bind_loop().time() + self._retry.timeout
         return _Call(deadline, self._observed(), ambiguous=ambiguous)
 
-    async def _call(self, request: Request, call: _Call | None = None) -> Reply:
-        """Send ``request`` with retries; ``call`` collects what its attempts learned."""
-        call = call or self._new_call()
-        attempt = functools.partial(self._attempt, request, call)
-        return await self._retried(request, call, attempt)
+    async def _call(self, request: Request[_T], call: _Call | None = None) -> _T:
+        """Send ``request`` until it succeeds, fails for good, or the call's budget ends.
 
-    async def _retried(
-        self, request: Request, call: _Call, attempt: Callable[[], Awaitable[_T]]
-    ) -> _T:
-        """Run ``attempt`` until it succeeds, fails for good, or the call's budget ends."""
+        ``call`` collects what its attempts learned. Every error leaves here, cut from
+        anything not ours it was raised while handling (see `detach`).
+        """
+        call = call or self._new_call()
         try:
-            return await self._attempts(request, call, attempt)
+            with call.observed.call(request.method, request.path, request.voice_id):
+                self._budget.earn()
+                # The first attempt is made before tenacity is involved: a tenacity loop
+                # costs more CPU than the request itself on a fast server (a clone on
+                # bench/overhead.py: 156 us of CPU as here, 244 us with every first
+                # attempt inside tenacity's loop), and most calls succeed at once.
+                try:
+                    return await self._attempt(request, call)
+                except VoiceCloneError as exc:
+                    if self._retry.attempts == 1 or not is_retryable(exc):
+                        raise
+                    failure = exc
+                # A retry is due: tenacity decides every step from here, starting
+                # from that failure as the outcome of attempt 1.
+                retrying = new_retrying(
+                    self._retry,
+                    paced=request.paced,
+                    deadline=call.deadline,
+                    clock=asyncio.get_running_loop().time,
+                    budget=self._budget,
+                    before_sleep=functools.partial(self._before_retry, request, call),
+                )
+                async for attempt in retrying:
+                    with attempt:
+                        if attempt.retry_state.attempt_number == 1:
+                            raise failure
+                        return await self._attempt(request, call)
+                raise AssertionError("tenacity returns or raises")  # pragma: no cover
         except VoiceCloneError as exc:
-            detach(exc)  # where every error leaves a call: chained to nothing not ours
+            detach(exc)
             raise
 
-    async def _attempts(
-        self, request: Request, call: _Call, attempt: Callable[[], Awaitable[_T]]
-    ) -> _T:
-        with call.observed.call(request.method, request.path, request.voice_id):
-            self._budget.earn()
-            # Most calls succeed at once, so the first attempt runs before any retry
-            # controller is built (building one costs more than a request on a fast
-            # server); a retryable failure is then handed to tenacity as its attempt 1.
-            try:
-                return await attempt()
-            except VoiceCloneError as exc:
-                if self._retry.attempts == 1 or not is_retryable(exc):
-                    raise
-                first_failure = exc
-            retrying = new_retrying(
-                self._retry,
-                paced=request.paced,
-                deadline=call.deadline,
-                clock=asyncio.get_running_loop().time,
-                before_sleep=functools.partial(self._before_retry, request, call),
-            )
-            async for try_ in retrying:
-                with try_:
-                    if try_.retry_state.attempt_number == 1:
-                        raise first_failure  # tenacity's attempt 1 is the one made above
-                    return await attempt()
-        raise AssertionError("tenacity either returns or raises")  # pragma: no cover
-
-    async def _before_retry(self, request: Request, call: _Call, state: RetryCallState) -> None:
-        """Between a failed attempt and its retry: spend the budget, log, tell the hooks."""
+    async def _before_retry(
+        self, request: Request[object], call: _Call, state: RetryCallState
+    ) -> None:
+        """Between a failed attempt and its retry: log, tell the hooks."""
         assert state.outcome is not None
         error = state.outcome.exception()
         assert isinstance(error, VoiceCloneError)
-        if spends_budget(error) and not self._budget.spend():
-            raise error  # the client-wide retry budget is spent: this failure is final
         logger.info(
-            "retrying %s %s after %s (HTTP %s, status %s, trace %s): attempt %d failed, "
+            "retrying %s after %s (HTTP %s, status %s, trace %s): attempt %d failed, "
             "waiting %.2f s",
-            request.method, request.path, type(error).__name__, error.http_status,
+            request.what, type(error).__name__, error.http_status,
             error.status_code, error.trace_id, state.attempt_number, state.upcoming_sleep,
         )  # fmt: skip
         call.observed.retried(request.path, error)
@@ -485,23 +434,25 @@ class Client:
             raise OutOfTime(f"{what}: the retry time budget ran out")
         return min(self._timeout, remaining)
 
-    async def _attempt(self, request: Request, call: _Call) -> Reply:
+    async def _attempt(self, request: Request[_T], call: _Call) -> _T:
         """One attempt: wait for the rate gate (when paced), then send and classify."""
         call.attempts += 1
         telemetry = call.observed
         with telemetry.attempt(request.method, request.path, call.attempts, request.voice_id):
             ticket: Ticket | None = None
             # An account that answered "no" (a dead key, no balance) is not sent to again,
-            # but for one probe now and then.
-            self._breaker.admit(paced=request.paced)
+            # but for one probe now and then. A preview host is not the account's.
+            to_api = request.url is None
+            if to_api:
+                self._breaker.admit(paced=request.paced)
             if request.paced:
                 loop = asyncio.get_running_loop()
                 started = loop.time()
                 ticket = await self._gate.acquire(call.deadline)
                 telemetry.gate_waited(loop.time() - started)
-            timeout = self._remaining(call, f"{request.method} {request.path}")
+            timeout = self._remaining(call, request.what)
             try:
-                reply = await self._send(request, call, timeout)
+                value = await self._send(request, call, timeout)
             except RateLimitError as exc:
                 if ticket is not None:
                     await ticket.refused(exc.retry_after)
@@ -513,7 +464,7 @@ class Client:
                 call.ambiguous = call.ambiguous or exc.request_sent
                 raise
             except APIError as exc:
-                if is_account_refusal(exc):
+                if to_api and is_account_refusal(exc):
                     release = self._breaker.refused(exc, request.voice_id)
                     if release is not None:  # it has just opened
                         telemetry.account_refused(exc.status_code)
@@ -521,84 +472,47 @@ class Client:
                     # Every worker sharing the account stops too.
                     await self._gate.on_account_refused(exc, request.voice_id)
                 raise
-            self._breaker.accepted(paced=request.paced)
+            if to_api:
+                self._breaker.accepted(paced=request.paced)
             if ticket is not None:
                 await ticket.accepted()
-            return reply
+            return value
 
     def _observed(self) -> Telemetry | Silent:
         """The client's telemetry while an OpenTelemetry SDK receives it, else `SILENT`."""
         telemetry = self._telemetry
         return telemetry if telemetry is not None and telemetry.active else SILENT
 
-    async def _send(self, request: Request, call: _Call, timeout: float) -> Reply:
-        """One exchange with the API; return the decoded answer and its trace id, or raise."""
-        what = f"{request.method} {request.path}"
+    async def _send(self, request: Request[_T], call: _Call, timeout: float) -> _T:
+        """One exchange; return what the request's reader makes of the answer, or raise."""
         loop = asyncio.get_running_loop()
         answer: Answer | None = None
         status_code: int | None = None
         started = loop.time()
         try:
             async with self._send_slots:
-                # Taken only now: aclose() may have run while this attempt queued.
-                session = self._open_session()
+                # Opened only now: aclose() may have run while this attempt queued.
+                self._transport.open()
                 if request.announce is not None:  # last, so nothing waits between it and the send
                     await request.announce()
                 started = loop.time()
-                # An upload's file is open only for its attempt; nothing else opens any.
-                with contextlib.ExitStack() if request.upload else _NO_FILES as files:
-                    answer = await exchange(
-                        session,
-                        request.method,
-                        self._base_url + request.path,
-                        what=what,
-                        timeout=timeout,
-                        headers=self._headers,
-                        json=request.json,
-                        data=await request.upload.form(files) if request.upload else None,
-                        proxy=self._proxy,
-                    )
-            body = api_body(answer, what)
-            status_code = 0  # any other raised
-            return body, answer.trace_id
+                answer = await self._transport.send(request, timeout)
+            value = request.read(answer, request.what)
+            if request.url is None:
+                status_code = 0  # an API answer the reader took: MiniMax said 0
+            return value
         except APIError as exc:
             status_code = exc.status_code
             raise
         finally:
-            event = self._report(call, request.method, request.path, request.voice_id, answer,
-                                 status_code, loop.time() - started)  # fmt: skip
+            event = self._report(call, request, answer, status_code, loop.time() - started)
             if event is not None:
                 await self._hooks.response(event, timeout)
-
-    async def _fetch_preview(self, url: str, call: _Call) -> bytes:
-        """One attempt at a preview download: no API key, redirects followed."""
-        call.attempts += 1
-        timeout = self._remaining(call, _PREVIEW_WHAT)
-        loop = asyncio.get_running_loop()
-        answer: Answer | None = None
-        started = loop.time()
-        with call.observed.attempt("GET", PREVIEW_PATH, call.attempts, None):
-            try:
-                async with self._send_slots:
-                    session = self._open_session()
-                    started = loop.time()
-                    answer = await exchange(
-                        session, "GET", url, what=_PREVIEW_WHAT, timeout=timeout,
-                        headers=_PREVIEW_HEADERS, proxy=self._proxy, allow_redirects=True,
-                    )  # fmt: skip
-                return preview_body(answer, _PREVIEW_WHAT)
-            finally:
-                event = self._report(call, "GET", PREVIEW_PATH, None, answer, None,
-                                     loop.time() - started)  # fmt: skip
-                if event is not None:
-                    await self._hooks.response(event, timeout)
 
     def _report(
         self,
         call: _Call,
-        method: str,
-        path: str,
-        voice_id: str | None,
+        request: Request[object],
         answer: Answer | None,
         status_code: int | None,
         elapsed: float,
@@ -606,16 +520,17 @@ class Client:
         """Log the call's latest attempt (metadata only); the ``on_response`` event, if set."""
         http_status = answer.http_status if answer is not None else None
         trace_id = answer.trace_id if answer is not None else None
-        call.observed.answered(path, http_status, status_code, trace_id)
+        call.observed.answered(request.path, http_status, status_code, trace_id)
         logger.debug(
-            "%s %s -> HTTP %s, status %s, trace %s, attempt %d, %.3f s",
-            method, path, http_status, status_code, trace_id, call.attempts, elapsed,
+            "%s -> HTTP %s, status %s, trace %s, attempt %d, %.3f s",
+            request.what, http_status, status_code, trace_id, call.attempts, elapsed,
         )  # fmt: skip
         if self._hooks.on_response is None:
             return None
         return ResponseEvent(
-            method, path, http_status, status_code, trace_id, call.attempts, elapsed, voice_id
-        )
+            request.method, request.path, http_status, status_code, trace_id, call.attempts,
+            elapsed, request.voice_id,
+        )  # fmt: skip
 
     # -- endpoints --------------------------------------------------------------------
 
@@ -654,7 +569,7 @@ class Client:
         part = UploadPart(
             purpose, source, name, _MIME.get(info.format or "", "application/octet-stream")
         )
-        body, trace_id = await self._call(Request("POST", "/files/upload", upload=part))
+        body, trace_id = await self._call(Request("POST", "/files/upload", api_reply, upload=part))
         return parse_uploaded_file(body, trace_id=trace_id)
 
     @overload
@@ -700,6 +615,7 @@ class Client:
         sent = Request(
             "POST",
             "/voice_clone",
+            api_reply,
             json=request.to_json(),
             paced=True,
             voice_id=request.voice_id,
@@ -740,7 +656,7 @@ class Client:
         """Voices of the account. Cloned voices appear only after their first real use."""
         check_voice_type(voice_type)
         body, trace_id = await self._call(
-            Request("POST", "/get_voice", json={"voice_type": voice_type})
+            Request("POST", "/get_voice", api_reply, json={"voice_type": voice_type})
         )
         return parse_voices(body, trace_id=trace_id)
 
@@ -749,7 +665,7 @@ class Client:
         check_voice_id(voice_id)
         check_voice_type(voice_type, DELETABLE_VOICE_TYPES)
         body = {"voice_type": voice_type, "voice_id": voice_id}
-        await self._call(Request("POST", "/delete_voice", json=body, voice_id=voice_id))
+        await self._call(Request("POST", "/delete_voice", api_reply, json=body, voice_id=voice_id))
 
     async def download_demo(self, result: CloneResult | str, path: str | os.PathLike[str]) -> Path:
         """Save a clone's preview audio to ``path`` (written whole or not at all).
@@ -768,9 +684,7 @@ class Client:
         if not is_http_url(url):  # the server's string, perhaps not even a URL
             raise ValidationError("demo_audio", "must be an http(s) URL")
         target = check_target(path)
-        call = self._new_call()
-        fetch = functools.partial(self._fetch_preview, url, call)
-        body = await self._retried(Request("GET", PREVIEW_PATH), call, fetch)
+        body = await self._call(Request("GET", PREVIEW_PATH, preview_body, url=url))
         # The write waits for the disk (fsync): off the event loop.
         return await asyncio.to_thread(write_file, target, body)
 

@@ -1,28 +1,28 @@
-"""A request to the API, built once per call and passed down every layer.
+"""A request, built once per call and passed down every layer.
 
-`Request` is everything a call sends: its endpoint, its body, whether it passes
-the rate gate. An upload's body is a `UploadPart`, re-opened on every attempt
-(aiohttp closes a file object once it is sent) and checked again when it is:
-the file could have been swapped since it was validated.
+`Request` is everything a call sends and how its answer is read: its endpoint
+(a path under the API's base URL, or, for a preview download, an absolute URL
+that gets no key), its body, whether it passes the rate gate, and the reader that
+turns the answer into the call's value. An upload's body is a `UploadPart`,
+re-opened on every attempt (aiohttp closes a file object once it is sent) and
+checked again when it is: the file could have been swapped since it was validated.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import stat
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Final, Generic, TypeVar
 
-import aiohttp
 import attrs
 
 from ._errors import ValidationError
 from ._validate import MAX_UPLOAD_BYTES
 
-__all__ = ["PREVIEW_PATH", "Request", "UploadPart"]
+__all__ = ["PREVIEW_PATH", "Answer", "Request", "UploadPart"]
 
 #: What logs, events and errors call a preview download, whose URL is not under base_url.
 PREVIEW_PATH: Final = "/<demo_audio>"
@@ -82,26 +82,40 @@ class UploadPart:
     filename: str
     content_type: str
 
-    async def form(self, files: contextlib.ExitStack) -> aiohttp.FormData:
-        """The multipart body for one attempt; an opened file is closed by ``files``."""
-        data = aiohttp.FormData()
-        data.add_field("purpose", self.purpose)
-        payload: IO[bytes] | bytes
-        if isinstance(self.source, bytes):
-            payload = self.source
-        else:
-            payload = files.enter_context(await _open_in_thread(self.source))
-        data.add_field("file", payload, filename=self.filename, content_type=self.content_type)
-        return data
+    async def open(self) -> IO[bytes]:
+        """The file at ``source``, opened for one attempt if it is still fit to send."""
+        assert isinstance(self.source, Path)
+        return await _open_in_thread(self.source)
+
+
+#: What a call returns: the decoded API answer and its trace id, or a preview's bytes.
+_T_co = TypeVar("_T_co", covariant=True)
 
 
 @attrs.frozen(slots=True)
-class Request:
-    """One API call: built once, sent (and perhaps retried) by the client.
+class Answer:
+    """An HTTP answer, read whole."""
+
+    http_status: int
+    body: bytes
+    trace_id: str | None
+    retry_after: float | None
+
+
+def _what(request: Request[object]) -> str:
+    return f"{request.method} {request.path}"
+
+
+@attrs.frozen(slots=True)
+class Request(Generic[_T_co]):
+    """One call: built once, sent (and perhaps retried) by the client.
 
     Attributes:
         method: the HTTP method.
-        path: the endpoint below ``base_url``, e.g. ``"/voice_clone"``.
+        path: the endpoint below ``base_url``, e.g. ``"/voice_clone"``; for a request
+            to another host, what logs, events and errors call it.
+        read: turns an answer into the call's value, or raises the error it stands
+            for (`_answers.api_reply` for the API); ``what`` names the request in it.
         json: the JSON body, if any.
         upload: the multipart body of an upload, if any.
         paced: whether each attempt passes the rate gate (``voice_clone`` does).
@@ -109,12 +123,19 @@ class Request:
         announce: awaited right before each attempt leaves, once it holds its
             in-flight slot: a batch journal's "sent" mark (fenced, for a shared
             one). What it raises ends the call; nothing was sent for that attempt.
+        url: an absolute URL off the API (a preview link): sent without the key or
+            the API's headers, redirects followed; its answer is not the API's, so
+            the account breaker and MiniMax status codes play no part.
+        what: ``"METHOD path"``, naming the request in errors and logs.
     """
 
     method: str
     path: str
+    read: Callable[[Answer, str], _T_co]
     json: Mapping[str, object] | None = None
     upload: UploadPart | None = None
     paced: bool = False
     voice_id: str | None = None
     announce: Callable[[], Awaitable[None]] | None = None
+    url: str | None = attrs.field(default=None, repr=False)  # a signed link, perhaps
+    what: str = attrs.field(init=False, default=attrs.Factory(_what, takes_self=True))

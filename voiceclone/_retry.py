@@ -12,9 +12,12 @@ the exception: for paced calls the shared rate gate already decides when the
 next request may go (honouring ``Retry-After``), so waiting here as well would
 only add idle time.
 
-The policy here is pure (`is_retryable`, `wait_for`, the stop conditions); the
-one side effect of a retry, spending the client's `RetryBudget`, is a statement
-in the client's retry loop.
+The policy is made of tenacity's own parts, composed once per call by
+`new_retrying`: what to retry (`is_retryable`), how long to wait (`wait_for`),
+when to stop: after ``attempts``, when the next attempt would start past the
+call's deadline, or when the client's `RetryBudget` has no retry left for it.
+The budget is the last stop condition, so a retry is paid for only once nothing
+else stopped it. One ``AsyncRetrying`` then runs every attempt of the call.
 """
 
 from __future__ import annotations
@@ -130,8 +133,8 @@ def spends_budget(exc: BaseException) -> bool:
 class _stop_past_deadline(stop_base):
     """Stop when the next attempt would start after the call's deadline (a loop time).
 
-    Measured from the call's start, not the controller's: the controller may be built
-    after a first attempt has already used part of the budget.
+    The loop's clock, not tenacity's: a test's virtual clock and the rate gate's
+    deadlines are the loop's.
     """
 
     def __init__(self, deadline: float, clock: Callable[[], float]) -> None:
@@ -143,6 +146,22 @@ class _stop_past_deadline(stop_base):
         # A paced call waits out Retry-After at the rate gate rather than in its sleep.
         hint = getattr(retry_state.outcome.exception(), "retry_after", None) or 0.0
         return self._clock() + max(retry_state.upcoming_sleep, hint) >= self._deadline
+
+
+class _stop_when_budget_spent(stop_base):
+    """Stop when the client's retry budget cannot pay for this retry; else pay for it.
+
+    Consulted last (see `new_retrying`): only a retry that will happen is paid for.
+    Rate limits are paced by the gate, not budgeted.
+    """
+
+    def __init__(self, budget: RetryBudget) -> None:
+        self._budget = budget
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        assert retry_state.outcome is not None
+        error = retry_state.outcome.exception()
+        return error is not None and spends_budget(error) and not self._budget.spend()
 
 
 def wait_for(policy: RetryPolicy, exc: BaseException, retry_number: int, *, paced: bool) -> float:
@@ -165,13 +184,14 @@ def new_retrying(
     paced: bool,
     deadline: float,
     clock: Callable[[], float],
+    budget: RetryBudget,
     before_sleep: Callable[[RetryCallState], Awaitable[None]] | None = None,
 ) -> AsyncRetrying:
     """A fresh retry controller for one call that must end by ``deadline`` on ``clock``.
 
-    Pure policy: what to retry (`is_retryable`), how long to wait (`wait_for`) and
-    when to stop (attempts, deadline). The client's retry budget is spent by the
-    caller's ``before_sleep``, where a retry is certain.
+    What to retry (`is_retryable`), how long to wait (`wait_for`), when to stop
+    (attempts, deadline, then ``budget``, which is spent by the retries it allows).
+    ``before_sleep`` runs once a retry is certain.
     """
 
     def wait(state: RetryCallState) -> float:
@@ -181,7 +201,11 @@ def new_retrying(
         return wait_for(policy, error, state.attempt_number, paced=paced)
 
     return AsyncRetrying(
-        stop=stop_after_attempt(policy.attempts) | _stop_past_deadline(deadline, clock),
+        stop=(
+            stop_after_attempt(policy.attempts)
+            | _stop_past_deadline(deadline, clock)
+            | _stop_when_budget_spent(budget)  # last: pays only for a retry that happens
+        ),
         wait=wait,
         retry=retry_if_exception(is_retryable),
         reraise=True,

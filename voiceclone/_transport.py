@@ -1,4 +1,11 @@
-"""One HTTP exchange over aiohttp, and the one place its exceptions become ours.
+"""The client's HTTP over aiohttp, and the one place its exceptions become ours.
+
+`Transport` owns what a client and its views share for talking HTTP: the aiohttp
+session (opened lazily, inside the running loop; closed if it made it, never if it
+was lent), the loop it belongs to, the API's headers and the proxy. It turns a
+`Request` into one exchange: the URL, the headers (the API key only for the API,
+never for a preview host), the JSON or multipart body (an upload's file opened for
+this attempt and closed after it).
 
 `exchange` sends a request and reads its answer whole (bounded after decoding);
 `transport_error` is the one translation of an aiohttp or timeout exception into
@@ -14,20 +21,28 @@ not do that: its ``__aexit__`` runs while aiohttp's exception is being handled).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import functools
 import math
 import time
 from collections.abc import Mapping
-from typing import Final
+from typing import IO, Final
 
 import aiohttp
-import attrs
 
-from ._errors import ResponseFormatError, TimeoutError, TransportError
+from ._config import USER_AGENT
+from ._errors import ConfigurationError, ResponseFormatError, TimeoutError, TransportError
+from ._request import Answer, Request, UploadPart
 from ._text import safe_text
 
-__all__ = ["MAX_BODY_BYTES", "Answer", "attempt_timeout", "exchange", "transport_error"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "Transport",
+    "attempt_timeout",
+    "exchange",
+    "transport_error",
+]
 
 #: Answers larger than this, once decoded, are not MiniMax JSON or a preview clip:
 #: stop reading instead of buffering them (a 1 MB gzip body can inflate to 1 GiB).
@@ -40,16 +55,11 @@ READ_CHUNK: Final = 256 * 1024
 CONNECT_MARGIN: Final = 0.1
 #: A trace id is a short hex string; anything longer is cut.
 MAX_TRACE_ID: Final = 128
-
-
-@attrs.frozen(slots=True)
-class Answer:
-    """An HTTP answer, read whole."""
-
-    http_status: int
-    body: bytes
-    trace_id: str | None
-    retry_after: float | None
+#: A preview host is not the API: it gets neither the key nor a gateway's headers.
+PREVIEW_HEADERS: Final = {"User-Agent": USER_AGENT}
+#: Connections the client's own session keeps at most (or its in-flight cap, if higher).
+MIN_POOL: Final = 100
+_NO_FILES: Final = contextlib.nullcontext(contextlib.ExitStack())
 
 
 @functools.lru_cache(maxsize=32)  # one value per client, as a rule: built once, not per attempt
@@ -156,3 +166,118 @@ async def exchange(
         # ValueError: a header or URL aiohttp refuses. Both are ours to report, typed.
         failure = transport_error(what, timeout, exc)
     raise failure  # outside the except clause: no __context__ (see the module docstring)
+
+
+class Transport:
+    """The client's HTTP: its aiohttp session, the API's headers, the proxy, the loop.
+
+    Args:
+        base_url: the API's base URL; a request's path is appended to it.
+        headers: the API's headers (the key among them): only API requests get them.
+        proxy: a proxy URL for every request, or ``None``.
+        session: an ``aiohttp.ClientSession`` to borrow (never closed here), or ``None``
+            to make one at the first request.
+        trust_env: honour proxy settings from the environment (own session only).
+        pool: connections the own session may keep open.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        *,
+        proxy: str | None,
+        session: aiohttp.ClientSession | None,
+        trust_env: bool,
+        pool: int,
+    ) -> None:
+        self._base_url = base_url
+        self._headers = headers
+        self._proxy = proxy
+        self._session = session
+        self._owns_session = session is None
+        self._trust_env = trust_env
+        self._pool = pool
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"<Transport {self._base_url} {'closed' if self._closed else 'open'}>"
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The session in use, once opened (or lent)."""
+        return self._session
+
+    def bind_loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop, which must be the loop of the first call."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            # The session, the client's semaphore and gate are tied to the first loop:
+            # using them here would fail untyped, or hang when that loop runs in a thread.
+            raise ConfigurationError(
+                "this Client belongs to another event loop; make one Client per loop"
+            )
+        return loop
+
+    def open(self) -> aiohttp.ClientSession:
+        """The session, made now if need be; `ConfigurationError` once closed."""
+        if self._closed:
+            # A VoiceCloneError, so a call caught in backoff (or queued for a slot) by
+            # aclose() ends as an outcome of its batch, not an exception that ends it.
+            raise ConfigurationError("the client is closed")
+        if self._session is None:
+            # Made here, inside the running loop, never in __init__. No cookie jar:
+            # the API needs none, and a jar would replay the API host's cookies to a
+            # preview host of the same name.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._pool),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=self._trust_env,
+            )
+        return self._session
+
+    async def send(self, request: Request[object], timeout: float) -> Answer:
+        """One exchange for ``request``, within ``timeout`` seconds."""
+        session = self.open()
+        if request.url is not None:  # a preview host: no key, and it may redirect
+            return await exchange(
+                session, request.method, request.url, what=request.what, timeout=timeout,
+                headers=PREVIEW_HEADERS, proxy=self._proxy, allow_redirects=True,
+            )  # fmt: skip
+        # An upload's file is open only for its attempt; nothing else opens any.
+        with contextlib.ExitStack() if request.upload else _NO_FILES as files:
+            return await exchange(
+                session,
+                request.method,
+                self._base_url + request.path,
+                what=request.what,
+                timeout=timeout,
+                headers=self._headers,
+                json=request.json,
+                data=await _form(request.upload, files) if request.upload else None,
+                proxy=self._proxy,
+            )
+
+    async def aclose(self) -> None:
+        """Refuse further requests; close the session if this transport made it."""
+        self._closed = True
+        if self._owns_session and self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+
+async def _form(part: UploadPart, files: contextlib.ExitStack) -> aiohttp.FormData:
+    """The multipart body of an upload for one attempt; an opened file is closed by ``files``."""
+    data = aiohttp.FormData()
+    data.add_field("purpose", part.purpose)
+    payload: IO[bytes] | bytes
+    if isinstance(part.source, bytes):
+        payload = part.source
+    else:
+        # aiohttp closes a file object once sent: each attempt opens its own.
+        payload = files.enter_context(await part.open())
+    data.add_field("file", payload, filename=part.filename, content_type=part.content_type)
+    return data
