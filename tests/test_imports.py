@@ -82,3 +82,47 @@ def test_a_client_without_redis_runs_no_redis_gate_code() -> None:
     )
     assert done.stdout.strip() == "[]"
     assert type(voiceclone.Client("k", redis=False)._gate).__module__ == "voiceclone._pacing"
+
+
+#: The package's layers, lowest first, as docs/architecture.md draws them: a module
+#: imports from its own layer or below, never above.
+LAYERS = (
+    # the ground: versions, errors, safe text, asyncio helpers, audio, input checks
+    ("_version", "_text", "_aio", "_audio", "_samples", "_errors", "_validate"),
+    # values and rules, no I/O: models, requests, answers, retry policy, options,
+    # pace, account breaker, hooks' events, journal lines
+    (
+        "_models", "_request", "_answers", "_parse", "_retry", "_config", "_pacing",
+        "_breaker", "_events", "_files", "_journal_lines", "_job_journal",
+    ),
+    # I/O: HTTP, telemetry, the file journal, Redis (gate, journal, their Lua)
+    ("_transport", "_otel", "_journal", "_redis"),
+    # the client and what runs many calls
+    ("_client", "_batch", "_job_checks", "_jobs"),
+    # what is built on the client: the blocking client, the public names, the emulator
+    ("_sync", "", "samples", "emulator"),
+    # the command and the pytest plugin (both run the emulator)
+    ("cli", "_cli", "testing"),
+)  # fmt: skip
+
+
+def layer(module: str) -> int:
+    """The layer of ``voiceclone.<name>`` (a subpackage's modules share its layer)."""
+    name = module.removeprefix("voiceclone").removeprefix(".")
+    top = name.split(".")[0]
+    for index, names in enumerate(LAYERS):
+        if top in names:
+            return index
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS and docs/architecture.md")
+
+
+def test_no_module_imports_from_a_layer_above_its_own() -> None:
+    known = modules()
+    upward = [
+        f"{name} (layer {layer(name)}) imports {target} (layer {layer(target)})"
+        for name, path in known.items()
+        for target in imported(name, path, known)
+        if target in known and layer(target) > layer(name)
+    ]
+    assert not upward, "\n".join(upward)
+    assert {layer(name) for name in known} == set(range(len(LAYERS)))

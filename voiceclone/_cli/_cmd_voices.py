@@ -53,12 +53,17 @@ def journal_voices(paths: Iterable[str]) -> dict[str, CloneResult]:
 
 
 def _merge(api: Iterable[Any], journal: dict[str, CloneResult]) -> list[_Listed]:
-    rows = [_Listed(v.voice_id, v.created_time, True) for v in api]
+    rows = [_Listed(v.voice_id, v.created_time, active=True) for v in api]
     listed = {row.voice_id for row in rows}
     for voice_id, result in sorted(journal.items(), key=lambda item: item[1].created_at):
         if voice_id not in listed:
             rows.append(
-                _Listed(voice_id, f"{result.created_at:%Y-%m-%d}", False, result.expires_at)
+                _Listed(
+                    voice_id,
+                    f"{result.created_at:%Y-%m-%d}",
+                    active=False,
+                    expires_at=result.expires_at,
+                )
             )
     return rows
 

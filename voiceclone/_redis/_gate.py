@@ -1,4 +1,4 @@
-"""The shared rate gate: every client of one account on one Redis passes one gate.
+"""The Redis gate: every client of one account on one Redis passes one rate gate.
 
 MiniMax limits cloning per account, so processes that pace themselves each at the
 full limit together send several times it. `RedisGate` keeps the local gate's
