@@ -52,6 +52,11 @@ def _optional(check: Callable[[Any, str], object]) -> Any:
     return attrs.field(default=None, kw_only=True, validator=_checked(check))
 
 
+def _option(check: Callable[[Any, str], object]) -> Any:
+    """An option of `_CloneOptions`: checked by `_CloneOptions._check_options`, not attrs."""
+    return attrs.field(default=None, kw_only=True, metadata={"check": check})
+
+
 def _check_preview(text: str | None, model: str | None) -> None:
     if text is not None and model is None:
         raise ValidationError("model", f"is required with text; one of {', '.join(v.MODELS)}")
@@ -91,17 +96,17 @@ class _CloneOptions:
     Every option is keyword-only and optional; ``None`` means "not sent".
     """
 
-    text: str | None = _optional(v.check_text)
-    model: SpeechModel | str | None = _optional(v.check_model)
-    language_boost: str | None = _optional(v.check_language_boost)
-    text_validation: str | None = _optional(v.check_text_validation)
-    accuracy: float | None = _optional(v.check_accuracy)
-    need_noise_reduction: bool | None = _optional(v.check_bool)
-    need_volume_normalization: bool | None = _optional(v.check_bool)
-    aigc_watermark: bool | None = _optional(v.check_bool)
+    text: str | None = _option(v.check_text)
+    model: SpeechModel | str | None = _option(v.check_model)
+    language_boost: str | None = _option(v.check_language_boost)
+    text_validation: str | None = _option(v.check_text_validation)
+    accuracy: float | None = _option(v.check_accuracy)
+    need_noise_reduction: bool | None = _option(v.check_bool)
+    need_volume_normalization: bool | None = _option(v.check_bool)
+    aigc_watermark: bool | None = _option(v.check_bool)
     #: "Continuous inference": more natural prosody across sentences, at some latency.
     #: MiniMax documents it for the speech-2.8 models; sent only when set.
-    continuous_sound: bool | None = _optional(v.check_bool)
+    continuous_sound: bool | None = _option(v.check_bool)
 
     def __repr__(self) -> str:
         # The class's own fields first, then the options that are set: attrs would put
@@ -114,12 +119,22 @@ class _CloneOptions:
         ]
         return f"{type(self).__name__}({', '.join(shown)})"
 
+    def _check_options(self) -> None:
+        # One pass over the options rather than an attrs validator each: a request is
+        # built per clone, most options are unset, and a call per field adds up.
+        for name, check in _OPTION_CHECKS:
+            value = getattr(self, name)
+            if value is not None:
+                check(value, name)
+        _check_preview(self.text, self.model)
+
     def options(self) -> dict[str, Any]:
         """The options that are set, by name."""
         return {n: value for n in _OPTION_NAMES if (value := getattr(self, n)) is not None}
 
 
 _OPTION_NAMES: Final = tuple(a.name for a in attrs.fields(_CloneOptions))
+_OPTION_CHECKS: Final = tuple((a.name, a.metadata["check"]) for a in attrs.fields(_CloneOptions))
 
 
 @attrs.frozen(repr=False)
@@ -138,7 +153,7 @@ class CloneRequest(_CloneOptions):
             raise ValidationError("file_id", "is required")
         if self.voice_id is None:
             raise ValidationError("voice_id", "is required")
-        _check_preview(self.text, self.model)
+        self._check_options()
 
     def to_json(self) -> dict[str, Any]:
         """The request body: every field that is set, and nothing else."""
@@ -443,7 +458,7 @@ class CloneJob(_CloneOptions):
         if (self.prompt_audio is None) != (self.prompt_text is None):
             missing = "prompt_text" if self.prompt_text is None else "prompt_audio"
             raise ValidationError(missing, "is required with prompt_audio and prompt_text")
-        _check_preview(self.text, self.model)
+        self._check_options()
 
     def to_request(self, file_id: int, prompt_file_id: int | None = None) -> CloneRequest:
         """The clone request for this job once its files are uploaded."""

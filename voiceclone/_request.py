@@ -15,7 +15,7 @@ import os
 import stat
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import IO, Final, Generic, TypeVar
+from typing import IO, Final, Generic, NamedTuple, TypeVar
 
 import attrs
 
@@ -92,9 +92,8 @@ class UploadPart:
 _T_co = TypeVar("_T_co", covariant=True)
 
 
-@attrs.frozen(slots=True)
-class Answer:
-    """An HTTP answer, read whole."""
+class Answer(NamedTuple):
+    """An HTTP answer, read whole (a tuple: one is made per attempt, cheaply)."""
 
     http_status: int
     body: bytes

@@ -7,7 +7,7 @@ was lent), the loop it belongs to, the API's headers and the proxy. It turns a
 never for a preview host), the JSON or multipart body (an upload's file opened for
 this attempt and closed after it).
 
-`exchange` sends a request and reads its answer whole (bounded after decoding);
+`Transport.send` sends a request and reads its answer whole (bounded after decoding);
 `transport_error` is the one translation of an aiohttp or timeout exception into
 a `TransportError` / `TimeoutError` that says whether the request may have
 reached the server. Nothing above this module sees an aiohttp exception, and
@@ -40,7 +40,6 @@ __all__ = [
     "MAX_BODY_BYTES",
     "Transport",
     "attempt_timeout",
-    "exchange",
     "transport_error",
 ]
 
@@ -129,45 +128,6 @@ def transport_error(what: str, timeout: float, exc: BaseException) -> TransportE
     )
 
 
-async def exchange(
-    session: aiohttp.ClientSession,
-    method: str,
-    url: str,
-    *,
-    what: str,
-    timeout: float,
-    headers: Mapping[str, str] | None = None,
-    json: object = None,
-    data: aiohttp.FormData | None = None,
-    proxy: str | None = None,
-    allow_redirects: bool = False,
-) -> Answer:
-    """Send one request and read its answer whole; ``what`` names it in errors."""
-    try:
-        async with session.request(
-            method,
-            url,
-            json=json,
-            data=data,
-            headers=headers,
-            proxy=proxy,
-            timeout=attempt_timeout(timeout),
-            allow_redirects=allow_redirects,
-        ) as resp:
-            trace_id = resp.headers.get("Trace-Id")
-            return Answer(
-                http_status=resp.status,
-                body=await read_body(resp, what),
-                trace_id=safe_text(trace_id, MAX_TRACE_ID) if trace_id else None,
-                retry_after=parse_retry_after(resp.headers.get("Retry-After")),
-            )
-    except (asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
-        # OSError: older aiohttp lets a reset pooled connection through as itself;
-        # ValueError: a header or URL aiohttp refuses. Both are ours to report, typed.
-        failure = transport_error(what, timeout, exc)
-    raise failure  # outside the except clause: no __context__ (see the module docstring)
-
-
 class Transport:
     """The client's HTTP: its aiohttp session, the API's headers, the proxy, the loop.
 
@@ -240,26 +200,43 @@ class Transport:
         return self._session
 
     async def send(self, request: Request[object], timeout: float) -> Answer:
-        """One exchange for ``request``, within ``timeout`` seconds."""
+        """One exchange for ``request``: its answer read whole, or our `TransportError`.
+
+        Errors are raised outside the ``except`` clause that caught aiohttp's (see
+        the module docstring).
+        """
         session = self.open()
-        if request.url is not None:  # a preview host: no key, and it may redirect
-            return await exchange(
-                session, request.method, request.url, what=request.what, timeout=timeout,
-                headers=PREVIEW_HEADERS, proxy=self._proxy, allow_redirects=True,
-            )  # fmt: skip
+        if request.url is None:
+            url, headers, redirects = self._base_url + request.path, self._headers, False
+        else:  # a preview host: no key, and it may redirect
+            url, headers, redirects = request.url, PREVIEW_HEADERS, True
         # An upload's file is open only for its attempt; nothing else opens any.
         with contextlib.ExitStack() if request.upload else _NO_FILES as files:
-            return await exchange(
-                session,
-                request.method,
-                self._base_url + request.path,
-                what=request.what,
-                timeout=timeout,
-                headers=self._headers,
-                json=request.json,
-                data=await _form(request.upload, files) if request.upload else None,
-                proxy=self._proxy,
-            )
+            # Built outside the try: a file that is no longer fit raises ValidationError.
+            form = await _form(request.upload, files) if request.upload else None
+            try:
+                async with session.request(
+                    request.method,
+                    url,
+                    json=request.json,
+                    data=form,
+                    headers=headers,
+                    proxy=self._proxy,
+                    timeout=attempt_timeout(timeout),
+                    allow_redirects=redirects,
+                ) as resp:
+                    trace_id = resp.headers.get("Trace-Id")
+                    return Answer(
+                        resp.status,
+                        await read_body(resp, request.what),
+                        safe_text(trace_id, MAX_TRACE_ID) if trace_id else None,
+                        parse_retry_after(resp.headers.get("Retry-After")),
+                    )
+            except (asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+                # OSError: older aiohttp lets a reset pooled connection through as
+                # itself; ValueError: a header or URL aiohttp refuses. Both ours, typed.
+                failure = transport_error(request.what, timeout, exc)
+        raise failure  # outside the except clause: no __context__
 
     async def aclose(self) -> None:
         """Refuse further requests; close the session if this transport made it."""
