@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import attrs
@@ -88,9 +88,9 @@ class GateStats:
 class _Issuer(Protocol):
     """A gate that issues tickets: told how each request it let go was answered."""
 
-    async def on_accepted(self, token: object = None) -> None: ...
+    def on_accepted(self, token: object = None) -> Awaitable[None]: ...
 
-    async def on_refused(self, token: object, retry_after: float | None = None) -> None: ...
+    def on_refused(self, token: object, retry_after: float | None = None) -> Awaitable[None]: ...
 
 
 class Ticket:
@@ -112,13 +112,14 @@ class Ticket:
     def __repr__(self) -> str:
         return f"<Ticket of {type(self._gate).__name__}>"
 
-    async def accepted(self) -> None:
+    # Plain functions returning the gate's coroutine: one frame less per request.
+    def accepted(self) -> Awaitable[None]:
         """The server accepted the request."""
-        await self._gate.on_accepted(self._token)
+        return self._gate.on_accepted(self._token)
 
-    async def refused(self, retry_after: float | None = None) -> None:
+    def refused(self, retry_after: float | None = None) -> Awaitable[None]:
         """Refused for its rate; ``retry_after`` is the server's hint, in seconds, if any."""
-        await self._gate.on_refused(self._token, retry_after)
+        return self._gate.on_refused(self._token, retry_after)
 
 
 class Gate(Protocol):
