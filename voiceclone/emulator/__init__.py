@@ -2,10 +2,16 @@
 
 :class:`Emulator` is a real ``aiohttp.web`` server on a local port. It speaks the
 protocol of ``/v1/files/upload``, ``/v1/files/list``, ``/v1/files/retrieve``,
-``/v1/files/delete``, ``/v1/voice_clone``, ``/v1/get_voice`` and ``/v1/delete_voice``:
+``/v1/files/delete``, ``/v1/voice_clone``, ``/v1/get_voice``, ``/v1/delete_voice``
+and ``/v1/t2a_v2`` (speech, streamed as server-sent events with ``stream``):
 bearer-key accounts, validation with the real status codes, duplicate voice ids
-(2039), a per-account requests-per-minute limit (1002), preview clips served from
-``/previews/<token>.wav``, and a ``Trace-Id`` header on every answer. Its state
+(2039), a per-account requests-per-minute limit (1002; speech has limits of its
+own, ``speech_rpm`` and ``speech_cpm``: 1039), preview clips served from
+``/previews/<token>.wav``, and a ``Trace-Id`` header on every answer.
+
+The 7-day rule: a clone is listed by ``get_voice`` once a synthesis used it, and
+a clone no synthesis used within 7 days is deleted. The emulator's calendar moves
+with :meth:`Emulator.advance` (``POST /__emulator/advance {"seconds": N}``). Its state
 (voices with their creation counts, files, answers, faults) is served as JSON at
 ``GET /__emulator/state``, beside ``/v1``, and returned by :meth:`Emulator.state`.
 

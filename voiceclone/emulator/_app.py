@@ -19,6 +19,7 @@ from voiceclone.emulator._faults import FAULT_HEADER, Fault, FaultPicker, Faults
 from voiceclone.emulator._files import delete_file, list_files, retrieve_file, upload_file
 from voiceclone.emulator._inspect import STATE_PATH, emulator_state, summary_line
 from voiceclone.emulator._rules import ApiError
+from voiceclone.emulator._speech import expire_voices, stream_events, synthesize
 from voiceclone.emulator._state import (
     Account,
     Call,
@@ -53,7 +54,10 @@ _ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
     ("POST", "/voice_clone"): ("voice_clone", clone_voice),
     ("POST", "/get_voice"): ("get_voice", get_voice),
     ("POST", "/delete_voice"): ("delete_voice", delete_voice),
+    ("POST", "/t2a_v2"): ("t2a_v2", synthesize),
 }
+#: Where `Emulator.advance` is reached over HTTP, beside the state.
+ADVANCE_PATH = "/__emulator/advance"
 
 _SHUTDOWN_TIMEOUT = 0.25
 
@@ -80,6 +84,10 @@ class Emulator:
         api_key: One key or several; each is a separate account.
         rpm: Clone requests per minute per account (token bucket); ``None``: unlimited.
         burst: Bucket capacity; default ``max(1, int(rpm) // 4)``.
+        speech_rpm: Synthesis requests per minute per account, a bucket of its own
+            (MiniMax limits each endpoint family apart); ``None``: unlimited.
+        speech_cpm: Characters synthesized per minute per account (over it: 1039);
+            ``None``: unlimited.
         faults: Random fault rates.
         latency: Seconds added before every API answer.
         host: Address to listen on.
@@ -97,6 +105,8 @@ class Emulator:
         *,
         rpm: float | None = 60,
         burst: int | None = None,
+        speech_rpm: float | None = None,
+        speech_cpm: float | None = None,
         faults: Faults | None = None,
         latency: float = 0.0,
         host: str = "127.0.0.1",
@@ -114,12 +124,29 @@ class Emulator:
             raise ValueError("burst must be at least 1")
         if history < 0:
             raise ValueError("history must be >= 0")
+        for name, value in (("speech_rpm", speech_rpm), ("speech_cpm", speech_cpm)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive or None")
         self.rpm = rpm
         self.burst: int | None = None
         self._buckets: dict[str, TokenBucket] = {}
         if rpm is not None:
             self.burst = burst if burst is not None else max(1, int(rpm) // 4)
             self._buckets = {key: TokenBucket(rpm / 60.0, self.burst, clock) for key in keys}
+        self.speech_rpm = speech_rpm
+        self.speech_cpm = speech_cpm
+        # Speech buckets start full, a minute's worth: MiniMax counts per minute.
+        self._speech_buckets: dict[str, TokenBucket] = {}
+        self._character_buckets: dict[str, TokenBucket] = {}
+        for key in keys:
+            if speech_rpm is not None:
+                self._speech_buckets[key] = TokenBucket(
+                    speech_rpm / 60, int(speech_rpm) or 1, clock
+                )
+            if speech_cpm is not None:
+                self._character_buckets[key] = TokenBucket(
+                    speech_cpm / 60, int(speech_cpm) or 1, clock
+                )
         self.latency = latency  # checked by the property
         self.host = host
         self.port = port
@@ -181,7 +208,9 @@ class Emulator:
             app.router.add_route(method, "/v1" + path, self._api_handler(endpoint, handler))
         app.router.add_get("/previews/{token}.wav", self._preview)
         app.router.add_get("/downloads/{file_id}", self._download)
+        app.router.add_get("/speech/{name}", self._speech_download)
         app.router.add_get(STATE_PATH, self._state)
+        app.router.add_post(ADVANCE_PATH, self._advance)
         app.on_response_prepare.append(_add_trace_id)
         runner = web.AppRunner(
             app, handle_signals=False, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT
@@ -256,7 +285,23 @@ class Emulator:
         Raises:
             KeyError: no such voice in that account.
         """
-        self.account(api_key).voices[voice_id].activated = True
+        voice = self.account(api_key).voices[voice_id]
+        if not voice.activated:
+            voice.activated, voice.activated_at = True, self._world.now()
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator's calendar ``seconds`` ahead (at most a year at a time).
+
+        Clones created more than 7 days before the new date and never used for
+        speech are deleted at once, as MiniMax deletes them; `Account.expired`
+        names them.
+        """
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise ValueError("seconds must be a number")
+        if not 0 <= seconds <= 366 * 24 * 3600:
+            raise ValueError("seconds must be from 0 to a year")
+        self._world.offset += seconds
+        expire_voices(self._world, self._world.now())
 
     def state(self) -> dict[str, Any]:
         """Everything the emulator holds and counted, as ``GET /__emulator/state`` answers it.
@@ -334,7 +379,29 @@ class Emulator:
             await asyncio.sleep(fault.seconds)
         if fault is not None and fault.kind == "drop_after":
             return self._drop(request, endpoint)
+        if "trace_id" in payload:  # speech answers name it in the body too
+            payload["trace_id"] = trace_id
+        if endpoint == "t2a_v2" and payload["base_resp"]["status_code"] == 0:
+            speech = body.json if isinstance(body.json, dict) else {}
+            if speech.get("stream") is True:
+                return await self._stream(request, payload, speech)
         return self._json(endpoint, payload)
+
+    async def _stream(
+        self, request: web.Request, payload: dict[str, Any], speech: dict[str, Any]
+    ) -> web.StreamResponse:
+        """A synthesis answered as server-sent events, one audio chunk per event."""
+        options = speech.get("stream_options")
+        excluded = isinstance(options, dict) and options.get("exclude_aggregated_audio") is True
+        headers = {"Content-Type": "text/event-stream", "Trace-Id": payload["trace_id"]}
+        response = web.StreamResponse(headers=headers)  # sent now: the trace id too
+        await response.prepare(request)
+        for event in stream_events(payload, aggregated=not excluded):
+            await response.write(event)
+        await response.write_eof()
+        self.stats.status_codes[0] += 1
+        self.stats.http_statuses[200] += 1
+        return response
 
     def _process(
         self,
@@ -346,6 +413,7 @@ class Emulator:
     ) -> dict[str, Any]:
         try:
             account = self._authenticate(request)
+            expire_voices(self._world, self._world.now())
             if endpoint == "voice_clone":
                 if voice_id is not None:
                     account.clone_requests[voice_id] += 1
@@ -353,18 +421,32 @@ class Emulator:
                 if bucket is not None and not bucket.take():
                     self.stats.rate_limited += 1
                     raise ApiError(1002)
+            elif endpoint == "t2a_v2":
+                self._take_speech(account, body)
             call = Call(
                 account=account,
                 body=body,
                 query=request.query,
                 origin=f"{request.scheme}://{request.host}",
-                now=int(time.time()),
+                now=self._world.now(),
             )
             payload = handler(self._world, call)
         except ApiError as err:
             return _base_resp(err)
         payload.update(_base_resp(None))
         return payload
+
+    def _take_speech(self, account: Account, body: Body) -> None:
+        """The speech limits: requests per minute (1002), then characters (1039)."""
+        bucket = self._speech_buckets.get(account.api_key)
+        if bucket is not None and not bucket.take():
+            self.stats.rate_limited += 1
+            raise ApiError(1002)
+        characters = self._character_buckets.get(account.api_key)
+        text = body.json.get("text") if isinstance(body.json, dict) else None
+        if characters is not None and isinstance(text, str) and not characters.take(len(text)):
+            self.stats.rate_limited += 1
+            raise ApiError(1039)
 
     def _authenticate(self, request: web.Request) -> Account:
         scheme, _, key = request.headers.get("Authorization", "").strip().partition(" ")
@@ -438,6 +520,25 @@ class Emulator:
         if preview is None:
             return self._count(web.Response(status=404, text="preview not found\n"))
         return self._count(web.Response(body=_render(preview), content_type="audio/wav"))
+
+    async def _speech_download(self, request: web.Request) -> web.StreamResponse:
+        self.stats.requests["speech downloads"] += 1
+        token = request.match_info["name"].rpartition(".")[0]
+        found = self._world.speech_downloads.get(token)
+        if found is None:
+            return self._count(web.Response(status=404, text="speech not found\n"))
+        data, content_type = found
+        return self._count(web.Response(body=data, content_type=content_type))
+
+    async def _advance(self, request: web.Request) -> web.StreamResponse:
+        # A test control, like the state: not an API request, not counted.
+        try:
+            body = await request.json()
+            self.advance(body["seconds"])
+        except (ValueError, KeyError, TypeError) as exc:
+            text = str(exc) if isinstance(exc, ValueError) else 'send {"seconds": N}'
+            return web.json_response({"error": text}, status=400)
+        return web.json_response({"now": self._world.now()})
 
     async def _state(self, request: web.Request) -> web.StreamResponse:
         # Not an API request: not counted, so reading the state never changes it.

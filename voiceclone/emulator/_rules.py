@@ -22,10 +22,17 @@ __all__ = [
     "MAX_UPLOAD_BYTES",
     "MODELS",
     "PROMPT_MAX_SECONDS",
+    "SPEECH_BITRATES",
+    "SPEECH_CHANNELS",
+    "SPEECH_EMOTIONS",
+    "SPEECH_FORMATS",
+    "SPEECH_SAMPLE_RATES",
+    "SPEECH_TEXT_MAX_CHARS",
     "TEXT_MAX_CHARS",
     "TEXT_VALIDATION_MAX_CHARS",
     "UPLOAD_PURPOSES",
     "VOICE_ID_RE",
+    "VOICE_TTL_SECONDS",
     "ApiError",
     "as_file_id",
     "invalid",
@@ -38,6 +45,18 @@ CLONE_MAX_SECONDS = 300.0
 PROMPT_MAX_SECONDS = 8.0
 TEXT_MAX_CHARS = 1000
 TEXT_VALIDATION_MAX_CHARS = 200
+
+# Text to speech (``/t2a_v2``), as MiniMax's T2A HTTP reference states it.
+SPEECH_TEXT_MAX_CHARS = 10_000
+SPEECH_SAMPLE_RATES = frozenset({8000, 16000, 22050, 24000, 32000, 44100})
+SPEECH_BITRATES = frozenset({32000, 64000, 128000, 256000})
+SPEECH_FORMATS = frozenset({"mp3", "pcm", "flac", "wav"})
+SPEECH_CHANNELS = frozenset({1, 2})
+SPEECH_EMOTIONS = frozenset(
+    {"happy", "sad", "angry", "fearful", "disgusted", "surprised", "calm", "fluent", "whisper"}
+)
+#: A clone not used for real speech within this many seconds is deleted.
+VOICE_TTL_SECONDS = 7 * 24 * 3600
 
 VOICE_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{6,254}[A-Za-z0-9]")
 

@@ -53,6 +53,8 @@ class StoredVoice:
     created_at: int
     preview_url: str
     activated: bool = False
+    #: When its first synthesis made it permanent (the emulator's clock, Unix seconds).
+    activated_at: int | None = None
     prompt_file_id: int | None = None
     text: str | None = None
     model: str | None = None
@@ -74,6 +76,8 @@ class Account:
         clone_successes: voice_id -> how many times a clone request created it.
         clone_requests: voice_id -> how many clone requests reached the account (after
             authentication; requests that a fault answered are not counted).
+        expired: voice ids deleted because no synthesis used them within 7 days.
+        characters_billed: characters of text synthesized (``usage_characters``).
     """
 
     api_key: str = attrs.field(repr=False)
@@ -81,6 +85,8 @@ class Account:
     voices: dict[str, StoredVoice] = attrs.field(factory=dict)
     clone_successes: collections.Counter[str] = attrs.field(factory=collections.Counter)
     clone_requests: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    expired: set[str] = attrs.field(factory=set)
+    characters_billed: int = 0
 
 
 @attrs.define
@@ -151,14 +157,14 @@ class TokenBucket:
         self._tokens = float(capacity)
         self._stamp = clock()
 
-    def take(self) -> bool:
-        """Take one token if there is one."""
+    def take(self, amount: float = 1.0) -> bool:
+        """Take ``amount`` tokens if there are that many."""
         now = self._clock()
         elapsed = max(0.0, now - self._stamp)
         self._stamp = now
         self._tokens = min(float(self.capacity), self._tokens + elapsed * self.rate)
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= amount:
+            self._tokens -= amount
             return True
         return False
 
@@ -174,9 +180,17 @@ class World:
     def __init__(self, api_keys: list[str], *, file_ids_as_strings: bool = False) -> None:
         self.accounts: dict[str, Account] = {key: Account(api_key=key) for key in api_keys}
         self.previews: dict[str, Preview] = {}
+        #: Speech rendered for ``output_format="url"``: token -> (bytes, content type).
+        self.speech_downloads: dict[str, tuple[bytes, str]] = {}
+        #: Seconds the emulator's calendar runs ahead of the wall clock (`Emulator.advance`).
+        self.offset = 0.0
         self.file_ids_as_strings = file_ids_as_strings
         # Ids far above 2**53 catch clients that parse JSON numbers through a float.
         self._next_file_id = 2**60 + secrets.randbelow(2**40)
+
+    def now(self) -> int:
+        """The emulator's calendar: Unix seconds, plus what `Emulator.advance` added."""
+        return int(time.time() + self.offset)
 
     def new_file_id(self) -> int:
         """A fresh, never reused file id."""
@@ -196,4 +210,4 @@ class Call:
     body: Body
     query: Mapping[str, str]
     origin: str  # scheme://host:port the client used, for absolute URLs in answers
-    now: int  # wall-clock Unix seconds
+    now: int  # the emulator's calendar, Unix seconds (see World.now)
