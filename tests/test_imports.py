@@ -93,7 +93,7 @@ LAYERS = (
     # pace, account breaker, hooks' events, journal lines
     (
         "_models", "_request", "_answers", "_parse", "_retry", "_config", "_pacing",
-        "_breaker", "_events", "_files", "_journal_lines", "_job_journal",
+        "_breaker", "_events", "_files", "_journal_lines", "_job_journal", "_speech",
     ),
     # I/O: HTTP, telemetry, the file journal, Redis (gate, journal, their Lua)
     ("_transport", "_otel", "_journal", "_redis"),

@@ -292,3 +292,12 @@ def test_a_view_outlives_the_client_it_came_from(emu: Emulator) -> None:
     assert view.list_voices() == []  # the view keeps its client, and the thread, alive
     view.close()  # a view closes nothing
     assert view.list_voices() == []
+
+
+def test_the_blocking_client_speaks_and_keeps_a_voice(emu: Emulator) -> None:
+    with new_sync(emu) as client:
+        speech = client.synthesize(voice_id="English_Graceful_Lady", text="Blocking.", format="pcm")
+        assert speech.format == "pcm"
+        assert len(speech.audio) == speech.size
+        with pytest.raises(voiceclone.VoiceNotFoundError):
+            client.activate("NoSuchVoice1")

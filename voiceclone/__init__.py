@@ -34,6 +34,7 @@ from ._errors import (
     ValidationError,
     VoiceCloneError,
     VoiceIdConflictError,
+    VoiceNotFoundError,
 )
 from ._events import ResponseEvent, RetryEvent
 from ._models import (
@@ -50,6 +51,7 @@ from ._models import (
 from ._pacing import GateStats
 from ._redis._journal import RedisJournal
 from ._retry import RetryPolicy
+from ._speech import AudioFormat, Speech, SpeechFields
 from ._sync import SyncClient
 from ._validate import FilePurpose, SpeechModel
 from ._version import __version__
@@ -58,6 +60,7 @@ __all__ = [
     "APIError",
     "AccountStatus",
     "AudioError",
+    "AudioFormat",
     "AuthenticationError",
     "Client",
     "CloneJob",
@@ -86,6 +89,8 @@ __all__ = [
     "SensitiveContentError",
     "SensitiveType",
     "ServerError",
+    "Speech",
+    "SpeechFields",
     "SpeechModel",
     "SyncClient",
     "TimeoutError",
@@ -95,6 +100,7 @@ __all__ = [
     "Voice",
     "VoiceCloneError",
     "VoiceIdConflictError",
+    "VoiceNotFoundError",
     "__version__",
 ]
 

@@ -53,7 +53,11 @@ def _http_error(answer: Answer, what: str, *, api: bool) -> APIError:
 
 
 def api_body(answer: Answer, what: str) -> dict[str, Any]:
-    """The decoded JSON object of a successful API answer (status code 0), or raise."""
+    """The decoded JSON object of a successful API answer (status code 0), or raise.
+
+    ``what`` is the request's ``"METHOD /path"``: it names it in errors, and the path
+    picks the error class where a code means more from one endpoint.
+    """
     try:
         decoded = json.loads(answer.body)
     except (ValueError, RecursionError):
@@ -72,6 +76,7 @@ def api_body(answer: Answer, what: str) -> dict[str, Any]:
                 trace_id=answer.trace_id,
                 retry_after=answer.retry_after,
                 http_status=answer.http_status,
+                endpoint=what.partition(" ")[2],  # "POST /t2a_v2": the path
             )
     if answer.http_status != 200:
         raise _http_error(answer, what, api=True)

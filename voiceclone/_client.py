@@ -75,12 +75,20 @@ from ._files import check_target, write_file
 from ._models import CloneJob, CloneOutcome, CloneRequest, CloneResult, UploadedFile, Voice
 from ._otel import SILENT, Silent, Telemetry, telemetry
 from ._pacing import Gate, GateStats, RateGate, Ticket
-from ._parse import parse_clone_result, parse_sensitivity, parse_uploaded_file, parse_voices
+from ._parse import (
+    parse_clone_result,
+    parse_sensitivity,
+    parse_speech,
+    parse_uploaded_file,
+    parse_voices,
+)
 from ._redis._journal import RedisJournal
-from ._request import PREVIEW_PATH, Answer, Request, UploadPart
+from ._request import PREVIEW_PATH, SPEECH_LINK, Answer, Request, UploadPart
 from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying
+from ._speech import ACTIVATION, MAX_SPEECH_BODY_BYTES, Speech, SpeechRequest
 from ._transport import MIN_POOL, Transport
 from ._validate import (
+    DEFAULT_MODEL,
     DELETABLE_VOICE_TYPES,
     FilePurpose,
     check_audio,
@@ -93,6 +101,8 @@ from ._validate import (
 if TYPE_CHECKING:
     from ._models import CloneFields
     from ._redis._conn import RedisClient
+    from ._speech import SpeechFields
+    from ._validate import SpeechModel
 
     if sys.version_info >= (3, 11):
         from typing import Unpack
@@ -116,8 +126,10 @@ def make_gate(
     fallback: str,
     api_key: str,
     base_url: str,
+    family: str = "clone",
 ) -> Gate:
-    """The client's gate: shared through Redis when one is given (or in the env), else local.
+    """A gate of the client (one per endpoint ``family``): shared through Redis when
+    one is given (or in the env), else local.
 
     The Redis gate is imported only here, when asked for: a client without Redis
     runs no Redis code.
@@ -131,7 +143,7 @@ def make_gate(
     handle = resolve(redis)
     if handle is None:  # an empty URL: no Redis
         return RateGate(requests_per_minute)
-    return RedisGate(requests_per_minute, handle, account_tag(api_key, base_url), fallback)
+    return RedisGate(requests_per_minute, handle, account_tag(api_key, base_url), fallback, family)
 
 
 class _ViewSlots:
@@ -187,6 +199,8 @@ class Client:
         max_in_flight: requests on the wire at once.
         requests_per_minute: pace of ``voice_clone`` calls; ``None`` sends unpaced
             until the first rate-limit answer, then discovers the limit from them.
+        speech_requests_per_minute: pace of speech (``t2a_v2``) calls, a gate of
+            their own; by default discovered from rate-limit answers, as above.
         retry: a `RetryPolicy`; ``None`` for the default.
         timeout: seconds per attempt, including waiting for a pooled connection.
         session: an ``aiohttp.ClientSession`` to borrow; the client never closes it.
@@ -214,6 +228,7 @@ class Client:
         *,
         max_in_flight: int = 8,
         requests_per_minute: float | None = 60,
+        speech_requests_per_minute: float | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 120.0,
         session: aiohttp.ClientSession | None = None,
@@ -243,6 +258,8 @@ class Client:
         check_option("max_in_flight", max_in_flight, integer=True)
         if requests_per_minute is not None:
             check_option("requests_per_minute", requests_per_minute)
+        if speech_requests_per_minute is not None:
+            check_option("speech_requests_per_minute", speech_requests_per_minute)
         check_option("timeout", timeout)
         self._max_in_flight = max_in_flight
         self._requests_per_minute = requests_per_minute
@@ -251,13 +268,22 @@ class Client:
         self._slots = asyncio.Semaphore(max_in_flight)
         #: What an attempt holds while on the wire: the client's slots, or a view's.
         self._send_slots: asyncio.Semaphore | _ViewSlots = self._slots
-        self._gate: Gate = make_gate(
-            requests_per_minute,
-            redis=redis,
-            fallback=fallback,
-            api_key=self._key,
-            base_url=self._base_url,
-        )
+        # One gate per endpoint family: MiniMax limits cloning and speech apart.
+        self._gates: dict[str, Gate] = {
+            family: make_gate(
+                rpm,
+                redis=redis,
+                fallback=fallback,
+                api_key=self._key,
+                base_url=self._base_url,
+                family=family,
+            )
+            for family, rpm in (
+                ("clone", requests_per_minute),
+                ("speech", speech_requests_per_minute),
+            )
+        }
+        self._gate = self._gates["clone"]
         self._account_id = account_id(self._key, self._base_url)
         self._breaker = AccountBreaker()
         self._budget = RetryBudget(self._retry.budget)
@@ -307,8 +333,13 @@ class Client:
 
     @property
     def rate_stats(self) -> GateStats:
-        """The rate gate's current pace and the rate-limit answers it has seen."""
+        """The clone gate's current pace and the rate-limit answers it has seen."""
         return self._gate.stats
+
+    @property
+    def speech_rate_stats(self) -> GateStats:
+        """The speech gate's current pace and the rate-limit answers it has seen."""
+        return self._gates["speech"].stats
 
     def with_options(
         self,
@@ -358,7 +389,8 @@ class Client:
         if self._is_view:
             return
         await self._transport.aclose()  # first: no request leaves after this
-        await self._gate.aclose()
+        for gate in self._gates.values():
+            await gate.aclose()
 
     # -- the one request path -------------------------------------------------------
 
@@ -448,7 +480,7 @@ class Client:
             if request.paced:
                 loop = asyncio.get_running_loop()
                 started = loop.time()
-                ticket = await self._gate.acquire(call.deadline)
+                ticket = await self._gates[request.gate].acquire(call.deadline)
                 telemetry.gate_waited(loop.time() - started)
             timeout = self._remaining(call, request.what)
             try:
@@ -468,9 +500,10 @@ class Client:
                     release = self._breaker.refused(exc, request.voice_id)
                     if release is not None:  # it has just opened
                         telemetry.account_refused(exc.status_code)
-                        self._gate.release_waiting(release)  # queued calls end now, unsent
+                        for gate in self._gates.values():  # queued calls end now, unsent
+                            gate.release_waiting(release)
                     # Every worker sharing the account stops too.
-                    await self._gate.on_account_refused(exc, request.voice_id)
+                    await self._gates[request.gate].on_account_refused(exc, request.voice_id)
                 raise
             if to_api:
                 self._breaker.accepted(paced=request.paced)
@@ -666,6 +699,64 @@ class Client:
         check_voice_type(voice_type, DELETABLE_VOICE_TYPES)
         body = {"voice_type": voice_type, "voice_id": voice_id}
         await self._call(Request("POST", "/delete_voice", api_reply, json=body, voice_id=voice_id))
+
+    # -- speech ---------------------------------------------------------------------
+
+    async def synthesize(
+        self,
+        *,
+        text: str,
+        voice_id: str | None = None,
+        model: SpeechModel | str = DEFAULT_MODEL,
+        download: bool = True,
+        **settings: Unpack[SpeechFields],
+    ) -> Speech:
+        """Speak ``text`` with ``voice_id`` (``POST /t2a_v2``); return the `Speech`.
+
+        ``settings`` are MiniMax's names, flattened from ``voice_setting`` (``speed``,
+        ``vol``, ``pitch``, ``emotion``, ``text_normalization``) and ``audio_setting``
+        (``sample_rate``, ``bitrate``, ``format``, ``channel``), and its top-level
+        options (see `SpeechFields`); what is not given is MiniMax's default. Each
+        is checked before anything is sent. With ``output_format="url"`` the audio
+        is downloaded from MiniMax's link unless ``download=False``.
+
+        The first synthesis with a clone makes it permanent and bills its clone fee
+        (see `activate`). Paced by the speech gate, apart from cloning.
+        """
+        request = SpeechRequest(voice_id, text, model, settings)
+        return await self._synthesize(request, download=download)
+
+    async def activate(self, voice_id: str, *, model: SpeechModel | str = DEFAULT_MODEL) -> Speech:
+        """Keep a clone: the smallest real synthesis with it, before MiniMax's 7 days run out.
+
+        A clone that no speech used within 7 days of cloning is deleted by MiniMax;
+        one synthesis makes it permanent. This one says a two-letter word at the
+        lowest settings: MiniMax bills the clone fee at this first use, and the
+        characters like any speech. Raises `VoiceNotFoundError` for a voice that is
+        gone.
+        """
+        return await self._synthesize(SpeechRequest(voice_id, ACTIVATION.text, model,
+                                                    ACTIVATION.settings))  # fmt: skip
+
+    async def _synthesize(self, speech: SpeechRequest, *, download: bool = True) -> Speech:
+        call = self._new_call()
+        request = Request(
+            "POST",
+            "/t2a_v2",
+            api_reply,
+            json=speech.to_json(),
+            paced=True,
+            gate="speech",
+            voice_id=speech.voice_id,
+            limit=MAX_SPEECH_BODY_BYTES,
+        )
+        body, trace_id = await self._call(request, call)
+        result = parse_speech(body, trace_id=trace_id, attempts=call.attempts)
+        if result.url is not None and download:
+            link = Request("GET", SPEECH_LINK, preview_body, url=result.url,
+                           limit=MAX_SPEECH_BODY_BYTES)  # fmt: skip
+            result = attrs.evolve(result, audio=await self._call(link))
+        return result
 
     async def download_demo(self, result: CloneResult | str, path: str | os.PathLike[str]) -> Path:
         """Save a clone's preview audio to ``path`` (written whole or not at all).

@@ -12,6 +12,7 @@ VoiceCloneError                        base; .status_code .status_msg .trace_id 
 │   ├── InsufficientBalanceError       1008
 │   ├── SensitiveContentError          1026, 1027
 │   ├── InvalidParameterError          2013, 20132, 1042, 1043, 1044
+│   │   └── VoiceNotFoundError         20132 from speech: no such voice (or deleted)
 │   ├── AudioError                     2037, 2048
 │   ├── PermissionDeniedError          2038, 2042, 2061
 │   ├── VoiceIdConflictError           2039
@@ -62,6 +63,7 @@ __all__ = [
     "ValidationError",
     "VoiceCloneError",
     "VoiceIdConflictError",
+    "VoiceNotFoundError",
     "detach",
     "error_for_status",
 ]
@@ -212,6 +214,14 @@ class InvalidParameterError(APIError):
     """The server rejected a parameter (2013, 20132, 1042, 1043, 1044)."""
 
 
+class VoiceNotFoundError(InvalidParameterError):
+    """Speech was asked of a voice the account does not have (20132 from ``t2a_v2``).
+
+    Never created, deleted, or, for a clone, deleted by MiniMax because no speech
+    used it within 7 days of cloning (see `Client.activate`).
+    """
+
+
 class AudioError(APIError):
     """The audio sample's length was refused (2037) or the prompt audio was too long (2048)."""
 
@@ -333,6 +343,13 @@ STATUS_ERRORS: dict[int, type[APIError]] = {
     2061: PermissionDeniedError,
 }
 
+#: (endpoint path, status code) -> a narrower class than `STATUS_ERRORS` gives. From
+#: speech, 20132 ("invalid samples or voice_id") can only be about the voice: MiniMax's
+#: error page names ``voice_id`` in T2A v2 for it.
+ENDPOINT_ERRORS: dict[tuple[str | None, int], type[APIError]] = {
+    ("/t2a_v2", 20132): VoiceNotFoundError,
+}
+
 
 #: The codes that mean "too fast": the rate gate slows everyone down for them.
 RATE_LIMIT_CODES: frozenset[int] = frozenset(
@@ -375,13 +392,15 @@ def error_for_status(
     trace_id: str | None = None,
     retry_after: float | None = None,
     http_status: int | None = None,
+    endpoint: str | None = None,
 ) -> APIError:
-    """Build the error for a non-zero ``base_resp.status_code``.
+    """Build the error for a non-zero ``base_resp.status_code`` from ``endpoint``.
 
-    The server's message is kept cut to `MAX_SERVER_TEXT` characters, and shown in
-    the error's text only once neutralised: it is the server's, not ours.
+    A few codes mean something narrower from one endpoint (`ENDPOINT_ERRORS`). The
+    server's message is kept cut to `MAX_SERVER_TEXT` characters, and shown in the
+    error's text only once neutralised: it is the server's, not ours.
     """
-    cls = STATUS_ERRORS.get(status_code, APIError)
+    cls = ENDPOINT_ERRORS.get((endpoint, status_code)) or STATUS_ERRORS.get(status_code, APIError)
     kept = status_msg[:MAX_SERVER_TEXT] if status_msg is not None else None
     return cls(
         f"MiniMax status {status_code}: {safe_text(kept) if kept else 'no status message'}",

@@ -26,11 +26,15 @@ from ._models import (
     UploadedFile,
     Voice,
 )
+from ._speech import FORMATS as SPEECH_FORMATS
+from ._speech import Speech
+from ._validate import is_http_url
 
 __all__ = [
     "int64",
     "parse_clone_result",
     "parse_sensitivity",
+    "parse_speech",
     "parse_uploaded_file",
     "parse_voices",
     "traced",
@@ -197,6 +201,44 @@ def parse_clone_result(
             trace_id=trace_id,
             attempts=attempts,
             raw=body,
+        )
+
+
+def _hex_audio(text: str, where: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise ResponseFormatError(f"unreadable response: {where} is not hex") from None
+
+
+def parse_speech(body: Mapping[str, Any], *, trace_id: str | None, attempts: int) -> Speech:
+    """A ``t2a_v2`` answer: its audio (hex decoded, or the link of ``output_format=url``)."""
+    with traced(trace_id):
+        data = _object(body.get("data"), "data")
+        audio = _optional_str(data, "audio", "data")
+        if not audio:
+            raise ResponseFormatError("unreadable response: data.audio is missing")
+        url = audio if is_http_url(audio) else None
+        extra = body.get("extra_info")
+        extra = extra if isinstance(extra, Mapping) else {}
+        fmt = extra.get("audio_format")
+
+        def figure(key: str) -> int | None:  # informational: an odd value is None
+            return _preview_number(extra.get(key), measure=True)
+
+        return Speech(
+            b"" if url else _hex_audio(audio, "data.audio"),
+            format=fmt if fmt in SPEECH_FORMATS else None,  # the server's string: known ones only
+            sample_rate=figure("audio_sample_rate"),
+            bitrate=figure("bitrate"),
+            channels=figure("audio_channel"),
+            audio_length=figure("audio_length"),
+            size=figure("audio_size"),
+            usage_characters=_preview_number(extra.get("usage_characters"), measure=False),
+            url=url,
+            extra_info=extra,
+            trace_id=trace_id,
+            attempts=attempts,
         )
 
 

@@ -22,10 +22,16 @@ import attrs
 from ._errors import ValidationError
 from ._validate import MAX_UPLOAD_BYTES
 
-__all__ = ["PREVIEW_PATH", "Answer", "Request", "UploadPart"]
+__all__ = ["MAX_BODY_BYTES", "PREVIEW_PATH", "SPEECH_LINK", "Answer", "Request", "UploadPart"]
 
+#: Answers larger than this, once decoded, are not MiniMax JSON or a preview clip:
+#: stop reading instead of buffering them (a 1 MB gzip body can inflate to 1 GiB).
+#: Speech answers, which carry the audio, have a limit of their own (`_speech`).
+MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 #: What logs, events and errors call a preview download, whose URL is not under base_url.
 PREVIEW_PATH: Final = "/<demo_audio>"
+#: What they call the download of speech asked with ``output_format="url"``.
+SPEECH_LINK: Final = "/<t2a_v2 audio url>"
 
 
 def _open_regular_file(path: Path) -> IO[bytes]:
@@ -117,11 +123,13 @@ class Request(Generic[_T_co]):
             for (`_answers.api_reply` for the API); ``what`` names the request in it.
         json: the JSON body, if any.
         upload: the multipart body of an upload, if any.
-        paced: whether each attempt passes the rate gate (``voice_clone`` does).
+        paced: whether each attempt passes a rate gate (``voice_clone`` and speech do).
+        gate: which of the client's gates: ``"clone"`` or ``"speech"`` (one pace each).
         voice_id: the voice concerned, for logs and hooks.
         announce: awaited right before each attempt leaves, once it holds its
             in-flight slot: a batch journal's "sent" mark (fenced, for a shared
             one). What it raises ends the call; nothing was sent for that attempt.
+        limit: the most bytes its answer may decode to (`MAX_BODY_BYTES` by default).
         url: an absolute URL off the API (a preview link): sent without the key or
             the API's headers, redirects followed; its answer is not the API's, so
             the account breaker and MiniMax status codes play no part.
@@ -134,7 +142,9 @@ class Request(Generic[_T_co]):
     json: Mapping[str, object] | None = None
     upload: UploadPart | None = None
     paced: bool = False
+    gate: str = "clone"
     voice_id: str | None = None
     announce: Callable[[], Awaitable[None]] | None = None
+    limit: int = MAX_BODY_BYTES
     url: str | None = attrs.field(default=None, repr=False)  # a signed link, perhaps
     what: str = attrs.field(init=False, default=attrs.Factory(_what, takes_self=True))

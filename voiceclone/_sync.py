@@ -263,6 +263,7 @@ class SyncClient:
         *,
         max_in_flight: int = 8,
         requests_per_minute: float | None = 60,
+        speech_requests_per_minute: float | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 120.0,
         default_headers: Mapping[str, str] | None = None,
@@ -280,6 +281,7 @@ class SyncClient:
             base_url,
             max_in_flight=max_in_flight,
             requests_per_minute=requests_per_minute,
+            speech_requests_per_minute=speech_requests_per_minute,
             retry=retry,
             timeout=timeout,
             default_headers=default_headers,
@@ -321,8 +323,13 @@ class SyncClient:
 
     @property
     def rate_stats(self) -> GateStats:
-        """The rate gate's current pace and the rate-limit answers it has seen."""
+        """The clone gate's current pace and the rate-limit answers it has seen."""
         return self._client.rate_stats
+
+    @property
+    def speech_rate_stats(self) -> GateStats:
+        """The speech gate's current pace and the rate-limit answers it has seen."""
+        return self._client.speech_rate_stats
 
     def with_options(
         self,
@@ -378,6 +385,12 @@ class SyncClient:
 
     download_demo = _blocking(Client.download_demo)
     """Save a clone's preview audio: `Client.download_demo`, blocking."""
+
+    synthesize = _blocking(Client.synthesize)
+    """Speak text with a voice; the `Speech`: `Client.synthesize`, blocking."""
+
+    activate = _blocking(Client.activate)
+    """Keep a clone with the smallest real synthesis: `Client.activate`, blocking."""
 
     clone_all = _blocking(Client.clone_all)
     """Clone every request; a list of `CloneOutcome` in input order: `Client.clone_all`."""

@@ -37,15 +37,11 @@ from ._request import Answer, Request, UploadPart
 from ._text import safe_text
 
 __all__ = [
-    "MAX_BODY_BYTES",
     "Transport",
     "attempt_timeout",
     "transport_error",
 ]
 
-#: Answers larger than this, once decoded, are not MiniMax JSON or a preview clip:
-#: stop reading instead of buffering them (a 1 MB gzip body can inflate to 1 GiB).
-MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 #: Read bodies in pieces of at most this many decoded bytes, so the cap is checked
 #: before more than this is held beyond it.
 READ_CHUNK: Final = 256 * 1024
@@ -87,8 +83,8 @@ def parse_retry_after(value: str | None) -> float | None:
         return None  # a malformed hint (from a proxy, say) is no hint
 
 
-async def read_body(resp: aiohttp.ClientResponse, what: str) -> bytes:
-    """The whole decoded body, refusing one that decodes to more than `MAX_BODY_BYTES`.
+async def read_body(resp: aiohttp.ClientResponse, what: str, limit: int) -> bytes:
+    """The whole decoded body, refusing one that decodes to more than ``limit`` bytes.
 
     Counted after decoding, whatever ``Content-Length`` says: the length of a
     compressed body says nothing about what it inflates to. Only an unencoded
@@ -96,14 +92,16 @@ async def read_body(resp: aiohttp.ClientResponse, what: str) -> bytes:
     """
     length = resp.content_length
     encoding = resp.headers.get("Content-Encoding", "").strip().lower()
-    if length is not None and length <= MAX_BODY_BYTES and encoding in ("", "identity"):
+    if length is not None and length <= limit and encoding in ("", "identity"):
         return await resp.read()
     chunks = []
     size = 0
     async for chunk in resp.content.iter_chunked(READ_CHUNK):
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ResponseFormatError(f"unreadable response from {what}: body over 16 MiB")
+        if size > limit:
+            raise ResponseFormatError(
+                f"unreadable response from {what}: body over {limit // 2**20} MiB"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -228,7 +226,7 @@ class Transport:
                     trace_id = resp.headers.get("Trace-Id")
                     return Answer(
                         resp.status,
-                        await read_body(resp, request.what),
+                        await read_body(resp, request.what, request.limit),
                         safe_text(trace_id, MAX_TRACE_ID) if trace_id else None,
                         parse_retry_after(resp.headers.get("Retry-After")),
                     )

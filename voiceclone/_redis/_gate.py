@@ -90,17 +90,24 @@ class RedisGate:
         handle: the Redis client (owned or borrowed).
         tag: the account's hash tag (a digest of key and base URL).
         fallback: what to do while Redis is unreachable: ``"local"``, ``"open"``, ``"fail"``.
+        family: the endpoints it paces: ``"clone"`` or ``"speech"`` (one pace each).
     """
 
     def __init__(
-        self, requests_per_minute: float | None, handle: RedisHandle, tag: str, fallback: str
+        self,
+        requests_per_minute: float | None,
+        handle: RedisHandle,
+        tag: str,
+        fallback: str,
+        family: str = "clone",
     ) -> None:
         self._limit = requests_per_minute
         self._ceiling = "" if requests_per_minute is None else repr(requests_per_minute / 60.0)
         self._handle = handle
-        self._keys = [
-            f"voiceclone:{tag}:{part}" for part in ("gate", "sent", "spent", "workers", "told")
-        ]
+        # One pace per endpoint family: speech keys beside the clone gate's (whose
+        # names predate families), in the account's hash slot all the same.
+        prefix = f"voiceclone:{tag}" if family == "clone" else f"voiceclone:{tag}:{family}"
+        self._keys = [f"{prefix}:{part}" for part in ("gate", "sent", "spent", "workers", "told")]
         self._fallback_kind = fallback
         self._worker = f"{_process_id}:{uuid.uuid4().hex[:16]}"
         self._said_cap: float | None = None  # the lower limit this client warned about

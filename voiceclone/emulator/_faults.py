@@ -26,6 +26,7 @@ ENDPOINTS: tuple[str, ...] = (
     "files/upload",
     "get_voice",
     "delete_voice",
+    "t2a_v2",
     "files/list",
     "files/retrieve",
     "files/delete",

@@ -1,0 +1,179 @@
+"""Speech through the SDK: synthesize, activate and the 7-day rule, against the emulator."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+import soundfile  # type: ignore[import-untyped]
+from conftest import KEY, new_client
+
+import voiceclone
+from voiceclone import Client, Speech, ValidationError, VoiceNotFoundError
+from voiceclone._speech import ACTIVATION, SpeechRequest
+from voiceclone.emulator import Emulator, Fault
+
+SYSTEM_VOICE = "English_Graceful_Lady"
+WEEK = 7 * 24 * 3600
+
+
+async def cloned(client: Client, file_id: int, voice_id: str) -> str:
+    await client.clone(file_id=file_id, voice_id=voice_id)
+    return voice_id
+
+
+async def test_synthesize_returns_the_audio_and_what_minimax_says_of_it(
+    client: Client, emu: Emulator
+) -> None:
+    speech = await client.synthesize(
+        voice_id=SYSTEM_VOICE, text="Good evening, and welcome.", format="flac",
+        sample_rate=24000, channel=2, speed=1.25, emotion="calm",
+    )  # fmt: skip
+    assert isinstance(speech, Speech)
+    with soundfile.SoundFile(io.BytesIO(speech.audio)) as sound:
+        assert (sound.samplerate, sound.channels) == (24000, 2)
+        assert sound.frames * 1000 / 24000 == pytest.approx(speech.audio_length, abs=5)
+    assert (speech.format, speech.sample_rate, speech.channels) == ("flac", 24000, 2)
+    assert speech.size == len(speech.audio)
+    assert speech.usage_characters == len("Good evening, and welcome.")
+    assert speech.trace_id == emu.requests[-1].trace_id
+    assert speech.url is None
+    assert speech.attempts == 1
+    assert "bytes>" in repr(speech)
+    assert str(len(speech.audio)) in repr(speech)  # the length, never the audio
+    body = emu.requests[-1].json
+    assert body["voice_setting"] == {"voice_id": SYSTEM_VOICE, "speed": 1.25, "emotion": "calm"}
+    assert body["audio_setting"] == {"format": "flac", "sample_rate": 24000, "channel": 2}
+    assert body["stream"] is False
+
+
+def test_settings_go_where_minimax_reads_them() -> None:
+    request = SpeechRequest(
+        None, "Mixed.", "speech-02-hd",
+        {"timbre_weights": [{"voice_id": "VoiceAbc123", "weight": 60}], "vol": 2.0,
+         "pronunciation_dict": {"tone": ["omg/oh my god"]}, "output_format": "url",
+         "aigc_watermark": True, "language_boost": "English"},
+    )  # fmt: skip
+    assert request.to_json() == {
+        "model": "speech-02-hd",
+        "text": "Mixed.",
+        "stream": False,
+        "timbre_weights": [{"voice_id": "VoiceAbc123", "weight": 60}],
+        "voice_setting": {"vol": 2.0},
+        "pronunciation_dict": {"tone": ["omg/oh my god"]},
+        "output_format": "url",
+        "aigc_watermark": True,
+        "language_boost": "English",
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"text": "x" * 10_000}, "text"),
+        ({"text": "   "}, "text"),
+        ({"speed": 2.5}, "speed"),
+        ({"speed": float("nan")}, "speed"),
+        ({"vol": 0}, "vol"),
+        ({"pitch": 1.5}, "pitch"),
+        ({"pitch": True}, "pitch"),
+        ({"emotion": "bored"}, "emotion"),
+        ({"sample_rate": 48000}, "sample_rate"),
+        ({"bitrate": 96000}, "bitrate"),
+        ({"format": "ogg"}, "format"),
+        ({"channel": 3}, "channel"),
+        ({"output_format": "base64"}, "output_format"),
+        ({"language_boost": "Klingon"}, "language_boost"),
+        (
+            {"timbre_weights": [{"voice_id": "VoiceAbc123", "weight": 101}]},
+            "timbre_weights[0].weight",
+        ),
+        ({"timbre_weights": []}, "timbre_weights"),
+        ({"voice_modify": "louder"}, "voice_modify"),
+        ({"voice_id": "x"}, "voice_id"),
+        ({"voice_id": None}, "voice_id"),
+        ({"model": "Speech-2.8-HD"}, "model"),
+        ({"sped": 1.0}, "sped"),
+    ],
+)
+async def test_bad_settings_are_refused_by_name_before_anything_is_sent(
+    client: Client, emu: Emulator, kwargs: dict[str, Any], field: str
+) -> None:
+    call: dict[str, Any] = {"voice_id": SYSTEM_VOICE, "text": "Hello.", **kwargs}
+    with pytest.raises(ValidationError) as caught:
+        await client.synthesize(**call)
+    assert caught.value.field == field
+    assert emu.requests == []
+
+
+def test_streaming_refuses_what_minimax_only_does_whole() -> None:
+    with pytest.raises(ValidationError, match="format"):
+        SpeechRequest(SYSTEM_VOICE, "Hi.", settings={"format": "wav"}, stream=True)
+    with pytest.raises(ValidationError, match="output_format"):
+        SpeechRequest(SYSTEM_VOICE, "Hi.", settings={"output_format": "url"}, stream=True)
+
+
+async def test_a_link_is_downloaded_without_the_key_unless_asked_not_to(
+    client: Client, emu: Emulator
+) -> None:
+    fetched = await client.synthesize(voice_id=SYSTEM_VOICE, text="Linked.", output_format="url")
+    assert fetched.url is not None
+    assert fetched.url.startswith(emu.origin + "/speech/")
+    assert len(fetched.audio) == fetched.size
+    assert fetched.audio[0] == 0xFF
+    assert fetched.audio[1] & 0xE0 == 0xE0  # an MPEG audio frame's sync
+    kept = await client.synthesize(
+        voice_id=SYSTEM_VOICE, text="Linked.", output_format="url", download=False
+    )
+    assert kept.audio == b""
+    assert kept.url is not None
+    assert kept.url != fetched.url
+
+
+async def test_a_clone_is_kept_by_activate_and_lost_without_it(
+    client: Client, emu: Emulator, file_id: int
+) -> None:
+    kept = await cloned(client, file_id, "KeptVoice01")
+    lost = await cloned(client, file_id, "LostVoice01")
+    assert await client.list_voices() == []  # MiniMax lists a clone once it has spoken
+    speech = await client.activate(kept)
+    assert speech.usage_characters == len(ACTIVATION.text)
+    sent = emu.requests[-1].json
+    assert sent["text"] == ACTIVATION.text
+    assert sent["audio_setting"] == dict(ACTIVATION.settings)
+    assert [v.voice_id for v in await client.list_voices()] == [kept]
+    emu.advance(WEEK)
+    with pytest.raises(VoiceNotFoundError) as caught:
+        await client.activate(lost)
+    assert caught.value.status_code == 20132
+    assert isinstance(caught.value, voiceclone.InvalidParameterError)
+    assert emu.account(KEY).expired == {lost}
+    again = await client.synthesize(voice_id=kept, text="Still here.")
+    assert again.audio
+
+
+async def test_speech_is_retried_and_paced_apart_from_cloning(emu: Emulator) -> None:
+    emu.inject(Fault.http(503), endpoint="t2a_v2")
+    emu.inject(Fault.rate_limit(), endpoint="t2a_v2")
+    async with new_client(emu.base_url) as client:
+        speech = await client.synthesize(voice_id=SYSTEM_VOICE, text="Again.")
+        assert speech.attempts == 3
+        assert client.speech_rate_stats.rate_limited == 1
+        assert client.rate_stats.rate_limited == 0  # the clone gate heard nothing
+    assert [r.endpoint for r in emu.requests] == ["t2a_v2"] * 3
+
+
+async def test_speech_saves_privately(client: Client, tmp_path: Path) -> None:
+    speech = await client.synthesize(voice_id=SYSTEM_VOICE, text="Saved.", format="wav")
+    path = speech.save(tmp_path / "saved.wav")
+    assert path.read_bytes() == speech.audio
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    os.symlink(tmp_path / "elsewhere.wav", tmp_path / "link.wav")
+    speech.save(tmp_path / "link.wav")  # the link is replaced, never followed
+    assert not (tmp_path / "elsewhere.wav").exists()
+    assert not (tmp_path / "link.wav").is_symlink()
+    assert (tmp_path / "link.wav").read_bytes() == speech.audio

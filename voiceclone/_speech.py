@@ -1,0 +1,251 @@
+"""Speech: a synthesis request, checked before it is sent, and the `Speech` it returns.
+
+`SpeechRequest` holds `Client.synthesize`'s keywords, MiniMax's names flattened
+from ``voice_setting`` and ``audio_setting``, and builds the ``/t2a_v2`` body;
+every field is checked on construction against MiniMax's T2A HTTP reference, so
+a bad one raises `ValidationError` naming it and nothing is sent. `Speech` is
+the decoded answer: the audio bytes, what MiniMax says of them, and ``save``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, Literal, TypedDict
+
+import attrs
+
+from ._errors import ValidationError
+from ._files import check_target, write_file
+from ._validate import (
+    DEFAULT_MODEL,
+    SpeechModel,
+    check_bool,
+    check_language_boost,
+    check_model,
+    check_voice_id,
+)
+
+__all__ = [
+    "ACTIVATION",
+    "MAX_SPEECH_BODY_BYTES",
+    "MAX_SPEECH_TEXT_CHARS",
+    "AudioFormat",
+    "Speech",
+    "SpeechFields",
+    "SpeechRequest",
+]
+
+#: ``text`` must be shorter than this (MiniMax: "under 10,000 characters").
+MAX_SPEECH_TEXT_CHARS: Final = 10_000
+SAMPLE_RATES: Final = (8000, 16000, 22050, 24000, 32000, 44100)
+BITRATES: Final = (32000, 64000, 128000, 256000)
+AudioFormat = Literal["mp3", "pcm", "flac", "wav"]
+FORMATS: Final = ("mp3", "pcm", "flac", "wav")
+EMOTIONS: Final = (
+    "happy", "sad", "angry", "fearful", "disgusted", "surprised", "calm", "fluent", "whisper",
+)  # fmt: skip
+OUTPUT_FORMATS: Final = ("hex", "url")
+#: A speech answer carries its audio as hex: this many decoded bytes at most (32 MiB
+#: of audio: about half an hour of mp3 at 128 kbit/s, three minutes of 44.1 kHz stereo
+#: wav). Longer speech: ask ``output_format="url"``, downloaded under the same cap.
+MAX_SPEECH_BODY_BYTES: Final = 64 * 1024 * 1024
+#: The voices a ``timbre_weights`` mix may name, and the range of each weight.
+MAX_TIMBRE_VOICES: Final = 4
+WEIGHTS: Final = (1, 100)
+
+
+def _choice(value: object, field: str, choices: tuple[Any, ...]) -> None:
+    if isinstance(value, bool) or value not in choices:
+        shown = ", ".join(map(str, choices))
+        raise ValidationError(field, f"must be one of {shown}; got {value!r}")
+
+
+def _range(
+    value: object, field: str, low: float, high: float, *, integer: bool = False,
+    low_open: bool = False,
+) -> None:  # fmt: skip
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+        kind = "an int" if integer else "a number"
+        raise ValidationError(field, f"must be {kind}, got {value!r}")
+    if not (low < value if low_open else low <= value) or value > high:
+        shown = f"({low}, {high}]" if low_open else f"{low} to {high}"
+        raise ValidationError(field, f"must be {shown}, got {value!r}")
+
+
+def _check_text(text: object) -> None:
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError("text", "must be a non-empty string")
+    if len(text) >= MAX_SPEECH_TEXT_CHARS:
+        raise ValidationError(
+            "text", f"must be under {MAX_SPEECH_TEXT_CHARS} characters, got {len(text)}"
+        )
+
+
+def _check_weights(weights: object) -> None:
+    if not isinstance(weights, Sequence) or isinstance(weights, (str, bytes)):
+        raise ValidationError("timbre_weights", "must be a list of {voice_id, weight}")
+    if not 1 <= len(weights) <= MAX_TIMBRE_VOICES:
+        raise ValidationError("timbre_weights", f"must name 1 to {MAX_TIMBRE_VOICES} voices")
+    for i, item in enumerate(weights):
+        where = f"timbre_weights[{i}]"
+        if not isinstance(item, Mapping) or set(item) != {"voice_id", "weight"}:
+            raise ValidationError(where, "must be {'voice_id': ..., 'weight': ...}")
+        check_voice_id(item["voice_id"], f"{where}.voice_id")
+        _range(item["weight"], f"{where}.weight", *WEIGHTS, integer=True)
+
+
+def _check_mapping(value: object, field: str) -> None:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValidationError(field, "must be a mapping of MiniMax's fields")
+
+
+#: Keyword -> (the body object it goes in, its check). ``None``: the top level.
+_FIELDS: Final[dict[str, tuple[str | None, Any]]] = {
+    "speed": ("voice_setting", lambda v, f: _range(v, f, 0.5, 2.0)),
+    "vol": ("voice_setting", lambda v, f: _range(v, f, 0.0, 10.0, low_open=True)),
+    "pitch": ("voice_setting", lambda v, f: _range(v, f, -12, 12, integer=True)),
+    "emotion": ("voice_setting", lambda v, f: _choice(v, f, EMOTIONS)),
+    "text_normalization": ("voice_setting", check_bool),
+    "sample_rate": ("audio_setting", lambda v, f: _choice(v, f, SAMPLE_RATES)),
+    "bitrate": ("audio_setting", lambda v, f: _choice(v, f, BITRATES)),
+    "format": ("audio_setting", lambda v, f: _choice(v, f, FORMATS)),
+    "channel": ("audio_setting", lambda v, f: _choice(v, f, (1, 2))),
+    "language_boost": (None, check_language_boost),
+    "pronunciation_dict": (None, _check_mapping),
+    "timbre_weights": (None, lambda v, f: _check_weights(v)),
+    "voice_modify": (None, _check_mapping),
+    "output_format": (None, lambda v, f: _choice(v, f, OUTPUT_FORMATS)),
+    "aigc_watermark": (None, check_bool),
+    "subtitle_enable": (None, check_bool),
+}
+
+
+class SpeechFields(TypedDict, total=False):
+    """`Client.synthesize`'s settings as keywords, so type checkers see them."""
+
+    speed: float
+    vol: float
+    pitch: int
+    emotion: str
+    text_normalization: bool
+    sample_rate: int
+    bitrate: int
+    format: AudioFormat
+    channel: int
+    language_boost: str
+    pronunciation_dict: Mapping[str, Any]
+    timbre_weights: Sequence[Mapping[str, Any]]
+    voice_modify: Mapping[str, Any]
+    output_format: Literal["hex", "url"]
+    aigc_watermark: bool
+    subtitle_enable: bool
+
+
+@attrs.frozen
+class SpeechRequest:
+    """One ``/t2a_v2`` request: the voice, the text, the model and the settings given.
+
+    ``settings`` holds only what was given, by MiniMax's names (see `SpeechFields`):
+    what is not given is MiniMax's default. Checked on construction.
+    """
+
+    voice_id: str | None
+    text: str
+    model: SpeechModel | str = DEFAULT_MODEL
+    settings: Mapping[str, Any] = attrs.field(factory=dict)
+    stream: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        _check_text(self.text)
+        check_model(self.model)
+        unknown = sorted(set(self.settings) - set(_FIELDS))
+        if unknown:
+            raise ValidationError(unknown[0], "is not a t2a_v2 setting")
+        for name, value in self.settings.items():
+            _FIELDS[name][1](value, name)
+        if self.voice_id is None and "timbre_weights" not in self.settings:
+            raise ValidationError("voice_id", "is required (or timbre_weights)")
+        if self.voice_id is not None:
+            check_voice_id(self.voice_id)
+        if self.stream and self.settings.get("format") == "wav":
+            raise ValidationError("format", "wav is only available without streaming")
+        if self.stream and self.settings.get("output_format") == "url":
+            raise ValidationError("output_format", "url is only available without streaming")
+
+    def to_json(self) -> dict[str, Any]:
+        """The request body: what was given, each in its place."""
+        body: dict[str, Any] = {"model": self.model, "text": self.text, "stream": self.stream}
+        voice: dict[str, Any] = {} if self.voice_id is None else {"voice_id": self.voice_id}
+        audio: dict[str, Any] = {}
+        for name, value in self.settings.items():
+            where = _FIELDS[name][0]
+            if where == "voice_setting":
+                voice[name] = value
+            elif where == "audio_setting":
+                audio[name] = value
+            elif name == "timbre_weights":
+                body[name] = [dict(item) for item in value]
+            else:
+                body[name] = dict(value) if isinstance(value, Mapping) else value
+        if voice:
+            body["voice_setting"] = voice
+        if audio:
+            body["audio_setting"] = audio
+        return body
+
+
+@attrs.frozen
+class Speech:
+    """Synthesized speech.
+
+    Attributes:
+        audio: the audio, decoded from MiniMax's hex (or downloaded from its link);
+            ``b""`` when ``output_format="url"`` was asked with ``download=False``.
+        format: ``mp3``, ``pcm``, ``flac`` or ``wav``.
+        sample_rate, bitrate, channels: as MiniMax reports them (``None`` if not).
+        audio_length: milliseconds.
+        size: bytes of audio MiniMax reports.
+        usage_characters: characters billed.
+        url: the link MiniMax returned with ``output_format="url"`` (valid about a
+            day), else ``None``.
+        extra_info: MiniMax's ``extra_info`` as it came (do not modify it).
+        trace_id: the answer's ``Trace-Id``.
+        attempts: requests sent for this synthesis.
+    """
+
+    audio: bytes = attrs.field(repr=lambda a: f"<{len(a)} bytes>")
+    format: str | None = None
+    sample_rate: int | None = None
+    bitrate: int | None = None
+    channels: int | None = None
+    audio_length: int | None = None
+    size: int | None = None
+    usage_characters: int | None = None
+    url: str | None = None
+    extra_info: Mapping[str, Any] | None = attrs.field(default=None, repr=False, eq=False)
+    trace_id: str | None = None
+    attempts: int = 1
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the audio to ``path`` (whole or not at all, mode 0600, never through a link).
+
+        Blocking: it waits for the disk. In async code, run it in a thread.
+        """
+        return write_file(check_target(path), self.audio)
+
+
+@attrs.frozen
+class _Activation:
+    text: str
+    settings: Mapping[str, Any]
+
+
+#: What `Client.activate` says: a real synthesis, as small as MiniMax allows (two
+#: characters billed, the lowest rate and bitrate, mono mp3).
+ACTIVATION: Final = _Activation(
+    "Hi", {"format": "mp3", "sample_rate": 8000, "bitrate": 32000, "channel": 1}
+)
