@@ -94,6 +94,7 @@ LAYERS = (
     (
         "_models", "_request", "_answers", "_parse", "_retry", "_config", "_pacing",
         "_breaker", "_events", "_files", "_journal_lines", "_job_journal", "_speech",
+        "_speech_stream",
     ),
     # I/O: HTTP, telemetry, the file journal, Redis (gate, journal, their Lua)
     ("_transport", "_otel", "_journal", "_redis"),

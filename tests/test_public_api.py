@@ -27,6 +27,7 @@ PUBLIC = {
     "SpeechModel",
     "Speech",
     "SpeechFields",
+    "SpeechStream",
     "AudioFormat",
     "FilePurpose",
     "UploadedFile",

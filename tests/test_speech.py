@@ -177,3 +177,110 @@ async def test_speech_saves_privately(client: Client, tmp_path: Path) -> None:
     assert not (tmp_path / "elsewhere.wav").exists()
     assert not (tmp_path / "link.wav").is_symlink()
     assert (tmp_path / "link.wav").read_bytes() == speech.audio
+
+
+# -- streaming ------------------------------------------------------------------------
+
+TEXT = "Streamed speech, said at some length. " * 12
+
+
+async def whole_audio(client: Client, **settings: Any) -> bytes:
+    return (await client.synthesize(voice_id=SYSTEM_VOICE, text=TEXT, **settings)).audio
+
+
+async def test_a_stream_yields_the_audio_in_chunks_then_its_facts(
+    client: Client, emu: Emulator
+) -> None:
+    stream = client.synthesize_stream(voice_id=SYSTEM_VOICE, text=TEXT)
+    assert emu.requests == []  # nothing is sent before the first step
+    chunks = [chunk async for chunk in stream]
+    assert len(chunks) > 3
+    sent = emu.requests[-1]
+    assert sent.json["stream"] is True
+    assert sent.json["stream_options"] == {"exclude_aggregated_audio": True}
+    assert b"".join(chunks) == await whole_audio(client)
+    assert stream.extra_info is not None
+    assert stream.extra_info["audio_size"] == sum(map(len, chunks))
+    assert stream.trace_id == sent.trace_id
+    assert stream.attempts == 1
+    assert [c async for c in stream] == []  # ended: nothing more, nothing sent
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.http(503), Fault.rate_limit(), Fault.drop_before(), Fault.cut_stream(0)],
+    ids=["503", "1002", "dropped", "cut before the first event"],
+)
+async def test_failures_before_the_first_chunk_are_retried(
+    client: Client, emu: Emulator, fault: Fault
+) -> None:
+    emu.inject(fault, endpoint="t2a_v2")
+    stream = client.synthesize_stream(voice_id=SYSTEM_VOICE, text=TEXT)
+    audio = b"".join([chunk async for chunk in stream])
+    assert stream.attempts == 2
+    assert audio == await whole_audio(client)  # every byte once
+
+
+async def drain(stream: voiceclone.SpeechStream, into: list[bytes]) -> None:
+    async for chunk in stream:
+        into.append(chunk)
+
+
+async def test_a_cut_after_audio_is_raised_and_nothing_is_sent_again(
+    client: Client, emu: Emulator
+) -> None:
+    emu.inject(Fault.cut_stream(3), endpoint="t2a_v2")
+    got: list[bytes] = []
+    stream = client.synthesize_stream(voice_id=SYSTEM_VOICE, text=TEXT)
+    with pytest.raises(voiceclone.TransportError) as caught:
+        await drain(stream, got)
+    assert caught.value.request_sent
+    assert len(got) == 3
+    assert len(emu.requests) == 1  # never sent again: no audio twice
+    assert (await whole_audio(client)).startswith(b"".join(got))
+
+
+async def test_leaving_a_stream_early_closes_it(client: Client, emu: Emulator) -> None:
+    async with client.synthesize_stream(voice_id=SYSTEM_VOICE, text=TEXT) as stream:
+        first = await anext(stream)
+    assert first
+    assert [c async for c in stream] == []
+    assert await whole_audio(client)  # the client goes on
+
+
+async def test_streaming_checks_its_settings_at_the_call(client: Client, emu: Emulator) -> None:
+    with pytest.raises(ValidationError, match="format"):
+        client.synthesize_stream(voice_id=SYSTEM_VOICE, text="Hi.", format="wav")
+    with pytest.raises(ValidationError, match="speed"):
+        client.synthesize_stream(voice_id=SYSTEM_VOICE, text="Hi.", speed=9)
+    assert emu.requests == []
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"data: " + b"00" * (3 * 1024 * 1024), "event too long"),
+        (
+            b'data: {"data": {"audio": "00", "status": 1}, "base_resp": {"status_code": 0}}\n\n'
+            b'data: {"base_resp": {"status_code": 1026, "status_msg": "x"}}\n\n',
+            "1026",
+        ),
+        (
+            b'data: {"data": {"audio": "zz", "status": 1}, "base_resp": {"status_code": 0}}\n\n',
+            "not hex",
+        ),
+        (
+            b'data: {"data": {"audio": "00", "status": 1}, "base_resp": {"status_code": 0}}\n\n',
+            "ended before its last event",
+        ),
+    ],
+    ids=["endless event", "an error mid-stream", "not hex", "no last event"],
+)
+async def test_hostile_streams_end_in_typed_errors(
+    client: Client, emu: Emulator, body: bytes, error: str
+) -> None:
+    # As often as the client may try: some of these are retried (before any audio).
+    emu.inject(Fault.respond(body, content_type="text/event-stream"), endpoint="t2a_v2", times=20)
+    stream = client.synthesize_stream(voice_id=SYSTEM_VOICE, text="Hello.")
+    with pytest.raises(voiceclone.VoiceCloneError, match=error):
+        await drain(stream, [])

@@ -301,3 +301,11 @@ def test_the_blocking_client_speaks_and_keeps_a_voice(emu: Emulator) -> None:
         assert len(speech.audio) == speech.size
         with pytest.raises(voiceclone.VoiceNotFoundError):
             client.activate("NoSuchVoice1")
+        text = "Blocking, in chunks. " * 20
+        chunks = list(client.synthesize_stream(voice_id="English_Graceful_Lady", text=text))
+        assert len(chunks) > 1
+        whole = client.synthesize(voice_id="English_Graceful_Lady", text=text)
+        assert b"".join(chunks) == whole.audio
+        for _chunk in client.synthesize_stream(voice_id="English_Graceful_Lady", text=text):
+            break  # leaving early closes the stream; the client goes on
+        assert client.synthesize(voice_id="English_Graceful_Lady", text="After.").audio

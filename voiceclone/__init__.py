@@ -52,6 +52,7 @@ from ._pacing import GateStats
 from ._redis._journal import RedisJournal
 from ._retry import RetryPolicy
 from ._speech import AudioFormat, Speech, SpeechFields
+from ._speech_stream import SpeechStream
 from ._sync import SyncClient
 from ._validate import FilePurpose, SpeechModel
 from ._version import __version__
@@ -92,6 +93,7 @@ __all__ = [
     "Speech",
     "SpeechFields",
     "SpeechModel",
+    "SpeechStream",
     "SyncClient",
     "TimeoutError",
     "TransportError",

@@ -86,6 +86,7 @@ from ._redis._journal import RedisJournal
 from ._request import PREVIEW_PATH, SPEECH_LINK, Answer, Request, UploadPart
 from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying
 from ._speech import ACTIVATION, MAX_SPEECH_BODY_BYTES, Speech, SpeechRequest
+from ._speech_stream import Opened, SpeechStream, stream_reply
 from ._transport import MIN_POOL, Transport
 from ._validate import (
     DEFAULT_MODEL,
@@ -725,6 +726,44 @@ class Client:
         """
         request = SpeechRequest(voice_id, text, model, settings)
         return await self._synthesize(request, download=download)
+
+    def synthesize_stream(
+        self,
+        *,
+        text: str,
+        voice_id: str | None = None,
+        model: SpeechModel | str = DEFAULT_MODEL,
+        **settings: Unpack[SpeechFields],
+    ) -> SpeechStream:
+        """Speak ``text`` as a stream: ``async for chunk in client.synthesize_stream(...)``.
+
+        The same settings as `synthesize` (but ``wav`` and ``output_format="url"``,
+        which MiniMax does not stream), checked now. Each chunk is audio bytes as
+        MiniMax sends them; the stream's `SpeechStream.extra_info` is set once it
+        ends. Failures before the first chunk are retried as any call's; after it,
+        nothing is sent again (no audio is ever yielded twice): a cut stream raises
+        `TransportError`.
+        """
+        request = SpeechRequest(voice_id, text, model, settings, stream=True)
+        return SpeechStream(functools.partial(self._open_stream, request), "POST /t2a_v2")
+
+    async def _open_stream(self, speech: SpeechRequest) -> Opened:
+        call = self._new_call()
+        # The last event would repeat the whole audio: the stream's chunks are enough.
+        body = {**speech.to_json(), "stream_options": {"exclude_aggregated_audio": True}}
+        request = Request(
+            "POST",
+            "/t2a_v2",
+            stream_reply,
+            json=body,
+            paced=True,
+            gate="speech",
+            voice_id=speech.voice_id,
+            limit=MAX_SPEECH_BODY_BYTES,
+            stream=True,
+        )
+        (first, events), trace_id = await self._call(request, call)
+        return first, events, trace_id, call.attempts
 
     async def activate(self, voice_id: str, *, model: SpeechModel | str = DEFAULT_MODEL) -> Speech:
         """Keep a clone: the smallest real synthesis with it, before MiniMax's 7 days run out.

@@ -15,14 +15,22 @@ import os
 import stat
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import IO, Final, Generic, NamedTuple, TypeVar
+from typing import IO, Final, Generic, NamedTuple, Protocol, TypeVar
 
 import attrs
 
 from ._errors import ValidationError
 from ._validate import MAX_UPLOAD_BYTES
 
-__all__ = ["MAX_BODY_BYTES", "PREVIEW_PATH", "SPEECH_LINK", "Answer", "Request", "UploadPart"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "PREVIEW_PATH",
+    "SPEECH_LINK",
+    "Answer",
+    "Events",
+    "Request",
+    "UploadPart",
+]
 
 #: Answers larger than this, once decoded, are not MiniMax JSON or a preview clip:
 #: stop reading instead of buffering them (a 1 MB gzip body can inflate to 1 GiB).
@@ -98,13 +106,28 @@ class UploadPart:
 _T_co = TypeVar("_T_co", covariant=True)
 
 
+class Events(Protocol):
+    """Server-sent events still arriving: each event's ``data``, ``None`` at the end."""
+
+    async def next(self) -> bytes | None: ...
+
+    async def aclose(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Answer(NamedTuple):
-    """An HTTP answer, read whole (a tuple: one is made per attempt, cheaply)."""
+    """An HTTP answer, read whole (a tuple: one is made per attempt, cheaply).
+
+    For a streamed request answered with events, ``body`` is the first event's
+    data and ``events`` the rest, still arriving.
+    """
 
     http_status: int
     body: bytes
     trace_id: str | None
     retry_after: float | None
+    events: Events | None = None
 
 
 def _what(request: Request[object]) -> str:
@@ -129,7 +152,10 @@ class Request(Generic[_T_co]):
         announce: awaited right before each attempt leaves, once it holds its
             in-flight slot: a batch journal's "sent" mark (fenced, for a shared
             one). What it raises ends the call; nothing was sent for that attempt.
-        limit: the most bytes its answer may decode to (`MAX_BODY_BYTES` by default).
+        limit: the most bytes its answer may decode to (`MAX_BODY_BYTES` by default);
+            for a stream, the most its events may add up to.
+        stream: the answer may come as server-sent events: the attempt ends with the
+            first event read, and the rest are read by the caller (`Answer.events`).
         url: an absolute URL off the API (a preview link): sent without the key or
             the API's headers, redirects followed; its answer is not the API's, so
             the account breaker and MiniMax status codes play no part.
@@ -146,5 +172,6 @@ class Request(Generic[_T_co]):
     voice_id: str | None = None
     announce: Callable[[], Awaitable[None]] | None = None
     limit: int = MAX_BODY_BYTES
+    stream: bool = False
     url: str | None = attrs.field(default=None, repr=False)  # a signed link, perhaps
     what: str = attrs.field(init=False, default=attrs.Factory(_what, takes_self=True))

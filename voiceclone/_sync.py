@@ -201,8 +201,12 @@ def _describe(call: Callable[..., object], method: Callable[..., object], return
 
 def _iterating(
     method: Callable[Concatenate[Client, _P], AsyncIterator[_T]],
+    item: str | None = None,
 ) -> Callable[Concatenate[SyncClient, _P], Generator[_T, None, None]]:
-    """``Client.<method>`` (an async iterator) as a `SyncClient` method returning a generator."""
+    """``Client.<method>`` (an async iterator) as a `SyncClient` method returning a generator.
+
+    ``item`` names what it yields when the method's annotation does not say it.
+    """
 
     def call(self: SyncClient, /, *args: _P.args, **kwargs: _P.kwargs) -> Generator[_T, None, None]:
         if self._runner.stopped:
@@ -211,7 +215,7 @@ def _iterating(
 
     # Client's annotations are strings ("AsyncIterator[CloneOutcome]"): name the sync type.
     returns = str(inspect.signature(method).return_annotation)
-    item = returns.removeprefix("AsyncIterator[").removesuffix("]")
+    item = item or returns.removeprefix("AsyncIterator[").removesuffix("]")
     _describe(call, method, f"Generator[{item}, None, None]")
     return call
 
@@ -388,6 +392,12 @@ class SyncClient:
 
     synthesize = _blocking(Client.synthesize)
     """Speak text with a voice; the `Speech`: `Client.synthesize`, blocking."""
+
+    synthesize_stream = _iterating(Client.synthesize_stream, "bytes")
+    """Speak text as a stream; an iterator of audio chunks: `Client.synthesize_stream`.
+
+    Leaving the loop early (or ``close()`` on the generator) closes the stream.
+    """
 
     activate = _blocking(Client.activate)
     """Keep a clone with the smallest real synthesis: `Client.activate`, blocking."""

@@ -37,6 +37,7 @@ from ._request import Answer, Request, UploadPart
 from ._text import safe_text
 
 __all__ = [
+    "EventStream",
     "Transport",
     "attempt_timeout",
     "transport_error",
@@ -48,6 +49,9 @@ READ_CHUNK: Final = 256 * 1024
 #: The share of an attempt's timeout (at most a second) left between the end of the
 #: connect phase and the end of the attempt.
 CONNECT_MARGIN: Final = 0.1
+#: The longest server-sent event read (speech chunks are a few kilobytes; the last
+#: event, whose aggregated audio the SDK asks MiniMax to leave out, is small too).
+MAX_EVENT_BYTES: Final = 4 * 1024 * 1024
 #: A trace id is a short hex string; anything longer is cut.
 MAX_TRACE_ID: Final = 128
 #: A preview host is not the API: it gets neither the key nor a gateway's headers.
@@ -67,6 +71,15 @@ def attempt_timeout(seconds: float) -> aiohttp.ClientTimeout:
     # timeouts up to whole seconds otherwise, which could let the total fire first.
     connect = seconds - min(seconds * CONNECT_MARGIN, 1.0)
     return aiohttp.ClientTimeout(total=seconds, connect=connect, ceil_threshold=math.inf)
+
+
+@functools.lru_cache(maxsize=32)
+def stream_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """A stream's timeout: connecting as `attempt_timeout`, then ``seconds`` per read."""
+    connect = seconds - min(seconds * CONNECT_MARGIN, 1.0)
+    return aiohttp.ClientTimeout(
+        total=None, connect=connect, sock_read=seconds, ceil_threshold=math.inf
+    )
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -208,6 +221,8 @@ class Transport:
             url, headers, redirects = self._base_url + request.path, self._headers, False
         else:  # a preview host: no key, and it may redirect
             url, headers, redirects = request.url, PREVIEW_HEADERS, True
+        if request.stream:
+            return await self._open_stream(session, request, url, timeout)
         # An upload's file is open only for its attempt; nothing else opens any.
         with contextlib.ExitStack() if request.upload else _NO_FILES as files:
             # Built outside the try: a file that is no longer fit raises ValidationError.
@@ -236,6 +251,46 @@ class Transport:
                 failure = transport_error(request.what, timeout, exc)
         raise failure  # outside the except clause: no __context__
 
+    async def _open_stream(
+        self, session: aiohttp.ClientSession, request: Request[object], url: str, timeout: float
+    ) -> Answer:
+        """Send ``request``; an event stream's answer is its first event and the rest.
+
+        The attempt (and its retries) covers the wait for the first event: a stream
+        that fails before it is sent again whole. Reading a later event may wait up
+        to ``timeout`` each (aiohttp's ``sock_read``): a long stream has no total.
+        """
+        resp: aiohttp.ClientResponse | None = None
+        try:
+            resp = await session.request(
+                request.method,
+                url,
+                json=request.json,
+                headers=self._headers,
+                proxy=self._proxy,
+                timeout=stream_timeout(timeout),
+                allow_redirects=False,
+            )
+            trace = resp.headers.get("Trace-Id")
+            trace_id = safe_text(trace, MAX_TRACE_ID) if trace else None
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            if resp.status != 200 or resp.content_type != "text/event-stream":
+                body = await read_body(resp, request.what, request.limit)  # an error, as JSON
+                resp.release()
+                return Answer(resp.status, body, trace_id, retry_after)
+            events = EventStream(resp, request.what, request.limit, timeout)
+            first = await events.read_event()
+            return Answer(200, first or b"", trace_id, retry_after, events)
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            failure = transport_error(request.what, timeout, exc)
+        except BaseException:
+            if resp is not None:
+                resp.close()
+            raise
+        if resp is not None:
+            resp.close()
+        raise failure  # outside the except clause: no __context__
+
     async def aclose(self) -> None:
         """Refuse further requests; close the session if this transport made it."""
         self._closed = True
@@ -256,3 +311,74 @@ async def _form(part: UploadPart, files: contextlib.ExitStack) -> aiohttp.FormDa
         payload = files.enter_context(await part.open())
     data.add_field("file", payload, filename=part.filename, content_type=part.content_type)
     return data
+
+
+class EventStream:
+    """Server-sent events being read: each event's ``data``, bounded in size.
+
+    An event is at most `MAX_EVENT_BYTES`, and all of them together at most the
+    request's ``limit``: a server that streams without end is cut off, not
+    buffered. A failure while reading is our `TransportError` (the request was
+    sent; what was read stays read), raised unchained.
+    """
+
+    def __init__(self, resp: aiohttp.ClientResponse, what: str, limit: int, timeout: float) -> None:
+        self._resp = resp
+        self._what = what
+        self._limit = limit
+        self._timeout = timeout
+        self._buffer = bytearray()
+        self._total = 0
+        self._ended = False
+
+    async def read_event(self) -> bytes | None:
+        """The next event's data (its ``data:`` lines joined), or ``None`` at the end."""
+        while True:
+            end = self._buffer.find(b"\n\n")
+            if end >= 0:
+                event = bytes(self._buffer[:end])
+                del self._buffer[: end + 2]
+                data = _event_data(event)
+                if data:
+                    return data
+                continue  # a comment or a keep-alive: no data
+            if len(self._buffer) > MAX_EVENT_BYTES:
+                raise ResponseFormatError(f"unreadable response from {self._what}: event too long")
+            if self._ended:
+                rest, self._buffer = bytes(self._buffer), bytearray()
+                return _event_data(rest) or None  # a last event without its blank line
+            chunk = await self._resp.content.readany()
+            if not chunk:
+                self._ended = True
+                continue
+            self._total += len(chunk)
+            if self._total > self._limit:
+                raise ResponseFormatError(
+                    f"unreadable response from {self._what}: stream over {self._limit // 2**20} MiB"
+                )
+            self._buffer += chunk
+            if b"\r" in chunk:
+                self._buffer = bytearray(self._buffer.replace(b"\r\n", b"\n"))
+
+    async def next(self) -> bytes | None:
+        """`read_event`, with a failure of the connection as our `TransportError`."""
+        try:
+            return await self.read_event()
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            failure = transport_error(self._what, self._timeout, exc)
+        self._resp.close()
+        raise failure  # outside the except clause: no __context__
+
+    async def aclose(self) -> None:
+        """Stop reading: the connection is closed (an unfinished stream cannot be reused)."""
+        self.close()
+
+    def close(self) -> None:
+        """`aclose`, from code that cannot await."""
+        self._resp.close()
+
+
+def _event_data(event: bytes) -> bytes:
+    return b"\n".join(
+        line[5:].removeprefix(b" ") for line in event.split(b"\n") if line.startswith(b"data:")
+    )

@@ -377,26 +377,40 @@ class Emulator:
         payload = self._process(request, endpoint, handler, body, voice_id)
         if fault is not None and fault.kind == "slow":
             await asyncio.sleep(fault.seconds)
-        if fault is not None and fault.kind == "drop_after":
+        streamed = isinstance(body.json, dict) and body.json.get("stream") is True
+        if fault is not None and fault.kind in ("drop_after", "cut_stream") and not (
+            fault.kind == "cut_stream" and streamed and payload["base_resp"]["status_code"] == 0
+        ):
             return self._drop(request, endpoint)
         if "trace_id" in payload:  # speech answers name it in the body too
             payload["trace_id"] = trace_id
         if endpoint == "t2a_v2" and payload["base_resp"]["status_code"] == 0:
             speech = body.json if isinstance(body.json, dict) else {}
             if speech.get("stream") is True:
-                return await self._stream(request, payload, speech)
+                cut = fault.events if fault is not None and fault.kind == "cut_stream" else None
+                return await self._stream(request, payload, speech, cut)
         return self._json(endpoint, payload)
 
     async def _stream(
-        self, request: web.Request, payload: dict[str, Any], speech: dict[str, Any]
+        self,
+        request: web.Request,
+        payload: dict[str, Any],
+        speech: dict[str, Any],
+        cut: int | None = None,
     ) -> web.StreamResponse:
-        """A synthesis answered as server-sent events, one audio chunk per event."""
+        """A synthesis answered as server-sent events, one audio chunk per event.
+
+        With ``cut``, the connection is closed after that many events.
+        """
         options = speech.get("stream_options")
         excluded = isinstance(options, dict) and options.get("exclude_aggregated_audio") is True
         headers = {"Content-Type": "text/event-stream", "Trace-Id": payload["trace_id"]}
         response = web.StreamResponse(headers=headers)  # sent now: the trace id too
         await response.prepare(request)
-        for event in stream_events(payload, aggregated=not excluded):
+        for sent, event in enumerate(stream_events(payload, aggregated=not excluded)):
+            if sent == cut:
+                self._drop(request, "t2a_v2")
+                return response
             await response.write(event)
         await response.write_eof()
         self.stats.status_codes[0] += 1

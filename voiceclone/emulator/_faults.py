@@ -51,7 +51,7 @@ def check_delay(name: str, seconds: float) -> float:
 
 
 # Fault kinds after which the request is still carried out as usual.
-_PROCESSING_KINDS = frozenset({"latency", "slow", "drop_after"})
+_PROCESSING_KINDS = frozenset({"latency", "slow", "drop_after", "cut_stream"})
 
 
 @attrs.frozen
@@ -60,7 +60,7 @@ class Fault:
 
     Attributes:
         kind: ``latency``, ``slow``, ``http``, ``drop_before``, ``drop_after``,
-            ``garbage``, ``status``, ``respond`` or ``rate_limit``.
+            ``garbage``, ``status``, ``respond``, ``rate_limit`` or ``cut_stream``.
         seconds: Delay for ``latency`` and ``slow``.
         http_status: HTTP status for ``http`` and ``respond``.
         code: ``base_resp.status_code`` for ``status``.
@@ -68,6 +68,7 @@ class Fault:
         body: Raw answer body for ``http`` and ``respond``.
         content_type: Content type of ``body``.
         headers: Extra answer headers for ``respond``.
+        events: Server-sent events sent before the cut, for ``cut_stream``.
     """
 
     kind: str
@@ -78,6 +79,7 @@ class Fault:
     body: bytes = b""
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
+    events: int = 0
 
     @property
     def processes(self) -> bool:
@@ -119,6 +121,16 @@ class Fault:
         return cls("drop_after")
 
     @classmethod
+    def cut_stream(cls, events: int) -> Fault:
+        """Handle a streamed request, send ``events`` of its events, then close the connection.
+
+        An answer that is not streamed is dropped whole, as by `drop_after`.
+        """
+        if isinstance(events, bool) or not isinstance(events, int) or events < 0:
+            raise ValueError("events must be an int >= 0")
+        return cls("cut_stream", events=events)
+
+    @classmethod
     def garbage(cls) -> Fault:
         """Answer HTTP 200 ``application/json`` with a body that is not JSON; not handled."""
         return cls("garbage", body=b'{"base_resp":{"status_code":0,"status_msg":"succ')
@@ -156,7 +168,8 @@ class Fault:
         """Parse the ``X-Emulator-Fault`` header syntax, ``<kind>[:<arg>]``.
 
         ``latency:0.2``, ``slow:5``, ``http:503``, ``drop_before``, ``drop_after``,
-        ``garbage``, ``rate_limit``, ``status:1002`` or ``status:1002:custom message``.
+        ``garbage``, ``rate_limit``, ``status:1002``, ``status:1002:custom message`` or
+        ``cut_stream:3``.
 
         Raises:
             ValueError: unknown kind or bad argument.
@@ -171,6 +184,8 @@ class Fault:
             if kind == "status":
                 code, _, msg = arg.partition(":")
                 return cls.status(int(code), msg or None)
+            if kind == "cut_stream":
+                return cls.cut_stream(int(arg))
         except ValueError as exc:
             raise ValueError(f"bad argument in fault {spec!r}: {exc}") from None
         simple = {
