@@ -48,6 +48,8 @@ from ._job_journal import Claim, Recorded
 from ._journal_lines import (
     MAX_LINE,
     Damaged,
+    activated_from,
+    activated_record,
     decode,
     encode,
     failure_from,
@@ -84,6 +86,8 @@ class JournalState:
     sent: set[str] = attrs.Factory(set)
     #: jobs whose last failure was final (`_journal_lines.is_final`), and its error
     failed: dict[str, VoiceCloneError] = attrs.Factory(dict)
+    #: voices used for speech (`Client.activate`), so MiniMax keeps them, and when
+    activated: dict[str, dt.datetime] = attrs.Factory(dict)
     #: lines skipped as damaged (torn by a kill, or tampered with)
     torn_lines: int = 0
 
@@ -192,6 +196,8 @@ class Journal:
             state.failed.pop(voice_id, None)
         elif event == "sent":
             state.sent.add(voice_id)
+        elif event == "activated":
+            state.activated[voice_id] = activated_from(record, now)
         elif event == "failed":
             if record.get("final") is True:
                 state.failed[voice_id] = failure_from(record)
@@ -336,6 +342,10 @@ class Journal:
 
     def failed(self, voice_id: str, error: VoiceCloneError) -> None:
         self._append(failure_record(voice_id, error))
+
+    def activated(self, voice_id: str, when: dt.datetime) -> None:
+        """Record that ``voice_id`` was used for speech at ``when`` (MiniMax keeps it)."""
+        self._append(activated_record(voice_id, when))
 
 
 class FileJobJournal:

@@ -29,6 +29,8 @@ __all__ = [
     "MAX_LINE",
     "MAX_TEXT",
     "Damaged",
+    "activated_from",
+    "activated_record",
     "bounded",
     "decode",
     "encode",
@@ -149,6 +151,19 @@ def _created_at(value: object, now: dt.datetime) -> dt.datetime:
     if when > now + _CLOCK_SKEW:
         raise Damaged("created_at is in the future")
     return when
+
+
+def activated_record(voice_id: str, when: dt.datetime) -> dict[str, Any]:
+    """The ``activated`` record: the voice was used for speech, so MiniMax keeps it."""
+    return {"event": "activated", "voice_id": voice_id, "activated_at": when.isoformat()}
+
+
+def activated_from(record: Mapping[str, Any], now: dt.datetime) -> dt.datetime:
+    """When an ``activated`` record says its voice was activated (`Damaged` if unreadable)."""
+    try:
+        return _created_at(record.get("activated_at"), now)
+    except Damaged as damage:
+        raise Damaged(str(damage).replace("created_at", "activated_at")) from None
 
 
 def result_from(record: Mapping[str, Any], voice_id: str, now: dt.datetime) -> CloneResult:

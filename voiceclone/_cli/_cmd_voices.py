@@ -34,35 +34,40 @@ class _Listed:
     expires_at: dt.datetime | None = None
 
 
-def journal_voices(paths: Iterable[str]) -> dict[str, CloneResult]:
-    """Voices that batch journals record as cloned.
+def journal_voices(paths: Iterable[str]) -> tuple[dict[str, CloneResult], set[str]]:
+    """Voices that batch journals record as cloned, and those they record as activated.
 
     Raises:
         UsageError: a journal cannot be read.
     """
     found: dict[str, CloneResult] = {}
+    activated: set[str] = set()
     for name in paths:
         if not Path(name).is_file():
             raise UsageError(f"--journal {name}: no such file")
         try:
-            done = Journal(name).load().done  # damaged lines are skipped there
+            state = Journal(name).load()  # damaged lines are skipped there
         except JournalError as exc:
             raise UsageError(f"--journal {name}: {exc.message}") from None
-        found.update(done)
-    return found
+        found.update(state.done)
+        activated.update(state.activated)
+    return found, activated
 
 
-def _merge(api: Iterable[Any], journal: dict[str, CloneResult]) -> list[_Listed]:
+def _merge(
+    api: Iterable[Any], journal: dict[str, CloneResult], activated: set[str]
+) -> list[_Listed]:
     rows = [_Listed(v.voice_id, v.created_time, active=True) for v in api]
     listed = {row.voice_id for row in rows}
     for voice_id, result in sorted(journal.items(), key=lambda item: item[1].created_at):
         if voice_id not in listed:
+            active = voice_id in activated  # the journal saw it activated
             rows.append(
                 _Listed(
                     voice_id,
                     f"{result.created_at:%Y-%m-%d}",
-                    active=False,
-                    expires_at=result.expires_at,
+                    active=active,
+                    expires_at=None if active else result.expires_at,
                 )
             )
     return rows
@@ -110,14 +115,19 @@ async def voices(args: argparse.Namespace, ui: Ui) -> int:
                 return failure_status(exc)
         ui.out.print(f"deleted {escape(args.voice_id)}")
         return OK
-    journal = journal_voices(args.journal)
+    journal, activated = journal_voices(args.journal)
     async with make_client(args) as client:
         try:
             listed = await client.list_voices()
         except VoiceCloneError as exc:
             ui.error(f"cannot list voices: {exc}")
             return failure_status(exc)
-    rows = _merge(listed, journal)
+    rows = _merge(listed, journal, activated)
+    if args.expiring:  # what `voiceclone activate` would keep, soonest to go first
+        rows = sorted(
+            (r for r in rows if not r.active and r.expires_at is not None),
+            key=lambda r: r.expires_at or dt.datetime.max,
+        )
     if args.json:
         print(json.dumps([_as_json(row) for row in rows]))
         return OK

@@ -26,6 +26,11 @@ def _command(args: argparse.Namespace, ui: Ui) -> Callable[[], Awaitable[int]]:
         from voiceclone._cli._cmd_batch import batch
 
         return lambda: batch(args, ui)
+    if args.command in ("speak", "activate"):
+        from voiceclone._cli import _cmd_speak
+
+        command = _cmd_speak.speak if args.command == "speak" else _cmd_speak.activate
+        return lambda: command(args, ui)
     from voiceclone._cli._cmd_voices import voices
 
     return lambda: voices(args, ui)

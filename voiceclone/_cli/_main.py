@@ -68,6 +68,12 @@ def rpm_value(text: str) -> float | None:
     return value
 
 
+def _window(text: str) -> object:
+    from voiceclone._cli._cmd_speak import parse_window  # datetime only: no rich
+
+    return parse_window(text)
+
+
 def _accuracy(text: str) -> float:
     try:
         value = float(text)
@@ -249,6 +255,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_redis_options(batch)
 
+    speak = command("speak", "speak text with a voice (text to speech) into an audio file")
+    speak.add_argument("voice_id", metavar="VOICE_ID", help="a cloned or system voice")
+    speak.add_argument("text", metavar="TEXT", help="what to say (under 10,000 characters)")
+    speak.add_argument(
+        "-o", "--out", required=True, metavar="PATH", help="the audio file (- for stdout)"
+    )
+    speak.add_argument(
+        "--stream", action="store_true", help="stream the speech (to stdout as it arrives)"
+    )
+    speak.add_argument(
+        "--model", default=DEFAULT_MODEL, metavar="MODEL", help=f"default: {DEFAULT_MODEL}"
+    )
+    sound = speak.add_argument_group("voice and audio settings (MiniMax's defaults if left out)")
+    sound.add_argument(
+        "--format",
+        choices=("mp3", "pcm", "flac", "wav"),
+        help="audio format (default: from the file's suffix, else mp3)",
+    )
+    sound.add_argument("--sample-rate", type=int, metavar="HZ", help="8000 to 44100")
+    sound.add_argument("--bitrate", type=int, metavar="BPS", help="32000 to 256000 (mp3)")
+    sound.add_argument("--channel", type=int, choices=(1, 2), help="1 or 2")
+    sound.add_argument("--speed", type=float, metavar="X", help="0.5 to 2")
+    sound.add_argument("--vol", type=float, metavar="X", help="above 0, up to 10")
+    sound.add_argument("--pitch", type=int, metavar="N", help="-12 to 12")
+    sound.add_argument("--emotion", metavar="NAME", help="e.g. calm, happy, sad, whisper")
+    sound.add_argument("--language-boost", metavar="LANG", help="e.g. auto, English")
+
+    activate = command(
+        "activate",
+        "keep a batch's cloned voices: one small synthesis each, before MiniMax's 7 days end",
+    )
+    activate.add_argument(
+        "--journal", required=True, metavar="PATH", help="the batch journal naming the voices"
+    )
+    activate.add_argument(
+        "--within",
+        type=_window,
+        metavar="TIME",
+        help="only voices expiring within this time (48h, 2d); default: every unused one",
+    )
+    activate.add_argument(
+        "--rpm", type=rpm_value, default=None, metavar="N",
+        help="speech requests per minute (default: found from rate-limit answers)",
+    )  # fmt: skip
+    activate.add_argument("--json", action="store_true", help="one JSON line per voice")
+
     voices = command("voices", "list cloned voices, or delete one")
     voices.add_argument(
         "--journal",
@@ -258,6 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a batch journal: shows when its voices expire (repeatable)",
     )
     voices.add_argument("--json", action="store_true", help="print a JSON array on stdout")
+    voices.add_argument(
+        "--expiring",
+        action="store_true",
+        help="only the journals' voices not used for speech yet, soonest to expire first",
+    )
     actions = voices.add_subparsers(dest="action", metavar="ACTION")
     delete = actions.add_parser(
         "delete", help="delete a cloned voice", description="delete a cloned voice"

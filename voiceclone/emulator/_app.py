@@ -378,8 +378,12 @@ class Emulator:
         if fault is not None and fault.kind == "slow":
             await asyncio.sleep(fault.seconds)
         streamed = isinstance(body.json, dict) and body.json.get("stream") is True
-        if fault is not None and fault.kind in ("drop_after", "cut_stream") and not (
-            fault.kind == "cut_stream" and streamed and payload["base_resp"]["status_code"] == 0
+        if (
+            fault is not None
+            and fault.kind in ("drop_after", "cut_stream")
+            and not (
+                fault.kind == "cut_stream" and streamed and payload["base_resp"]["status_code"] == 0
+            )
         ):
             return self._drop(request, endpoint)
         if "trace_id" in payload:  # speech answers name it in the body too
