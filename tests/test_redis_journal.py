@@ -328,3 +328,19 @@ async def test_a_borrowed_decoding_client_works_and_stays_open(
         assert await borrowed.ping()
     finally:
         await borrowed.aclose()
+
+
+async def test_a_shared_batch_records_the_voices_it_keeps(
+    emu: Emulator, redis_server: RedisServer, audio: Path
+) -> None:
+    async with client_for(emu) as client:
+        journal = RedisJournal(redis_server.url, "kept")
+        jobs = jobs_for(audio, 3)
+        outcomes = [o async for o in client.clone_jobs(jobs, journal=journal, activate=True)]
+        assert all(o.result is not None and o.result.activated_at for o in outcomes)
+        try:
+            activated = await journal.activated_voices()
+        finally:
+            await journal.aclose()  # a read after the batch opens a connection again
+    assert set(activated) == {j.voice_id for j in jobs}
+    assert all(emu.account(KEY).voices[j.voice_id].activated for j in jobs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
 from pathlib import Path
@@ -14,6 +15,7 @@ from conftest import KEY, new_client
 
 import voiceclone
 from voiceclone import Client, Speech, ValidationError, VoiceNotFoundError
+from voiceclone._samples import make_wav
 from voiceclone._speech import ACTIVATION, SpeechRequest
 from voiceclone.emulator import Emulator, Fault
 
@@ -284,3 +286,45 @@ async def test_hostile_streams_end_in_typed_errors(
     stream = client.synthesize_stream(voice_id=SYSTEM_VOICE, text="Hello.")
     with pytest.raises(voiceclone.VoiceCloneError, match=error):
         await drain(stream, [])
+
+
+# -- clone_jobs(activate=True) --------------------------------------------------------
+
+
+async def test_a_batch_can_keep_each_voice_it_clones(
+    client: Client, emu: Emulator, tmp_path: Path
+) -> None:
+    for i in range(3):
+        (tmp_path / f"v{i}.wav").write_bytes(make_wav(11.0, seed=i))
+    jobs = [voiceclone.CloneJob(f"KeptVoice{i}x", tmp_path / f"v{i}.wav") for i in range(3)]
+    journal = tmp_path / "kept.journal.jsonl"
+    outcomes = [o async for o in client.clone_jobs(jobs, journal=journal, activate=True)]
+    assert all(o.ok for o in outcomes)
+    assert all(o.result is not None and o.result.activated_at is not None for o in outcomes)
+    assert {v.voice_id for v in await client.list_voices()} == {j.voice_id for j in jobs}
+    speech = [r for r in emu.requests if r.endpoint == "t2a_v2"]
+    assert sorted(r.json["voice_setting"]["voice_id"] for r in speech) == sorted(
+        j.voice_id for j in jobs
+    )
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert sorted(e["voice_id"] for e in events if e["event"] == "activated") == sorted(
+        j.voice_id for j in jobs
+    )
+    # A re-run reports them from the journal, activated, and sends nothing.
+    sent = len(emu.requests)
+    again = [o async for o in client.clone_jobs(jobs, journal=journal, activate=True)]
+    assert all(o.resumed and o.result and o.result.activated_at for o in again)
+    assert len(emu.requests) == sent
+
+
+async def test_a_voice_not_kept_is_still_cloned_and_said(
+    client: Client, emu: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "v.wav").write_bytes(make_wav(11.0))
+    emu.inject(Fault.status(1008), endpoint="t2a_v2", times=10)  # no balance for speech
+    job = voiceclone.CloneJob("NotKept001", tmp_path / "v.wav")
+    (outcome,) = [o async for o in client.clone_jobs([job], activate=True)]
+    assert outcome.ok
+    assert outcome.result is not None
+    assert outcome.result.activated_at is None
+    assert "NotKept001 cloned but not activated (InsufficientBalanceError)" in caplog.text

@@ -54,13 +54,15 @@ class CloneCall(Protocol):
 
 @attrs.frozen
 class Port:
-    """What a batch needs of the client: its in-flight cap and two ways to call it."""
+    """What a batch needs of the client: its in-flight cap and the calls it makes."""
 
     max_in_flight: int
     #: Upload a file already checked for a purpose (with what the check learned).
     upload: Callable[[str | os.PathLike[str], str, AudioInfo], Awaitable[UploadedFile]]
     #: Clone, saying whether an earlier run may already have sent the request.
     clone_maybe_sent: CloneCall
+    #: Keep a clone with the smallest real synthesis (`Client.activate`).
+    activate: Callable[[str], Awaitable[object]]
 
 
 _DONE: Final = object()

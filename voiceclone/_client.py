@@ -826,6 +826,7 @@ class Client:
             max_in_flight=self._max_in_flight,
             upload=self._upload,
             clone_maybe_sent=self._clone,
+            activate=self.activate,
         )
 
     def clone_many(
@@ -853,6 +854,7 @@ class Client:
         journal: str | os.PathLike[str] | RedisJournal | None = None,
         max_in_flight: int | None = None,
         retry_failed: bool = False,
+        activate: bool = False,
     ) -> AsyncIterator[CloneOutcome]:
         """Upload and clone each job; with ``journal``, re-runs skip finished jobs.
 
@@ -861,6 +863,12 @@ class Client:
         (sensitive content, invalid parameters, an audio problem, a voice_id taken)
         is reported from the journal, not sent again, unless ``retry_failed``: then
         failures recorded before this run started are tried again.
+
+        With ``activate``, each voice cloned by this run is kept at once with the
+        smallest real synthesis (`activate`; its result's ``activated_at`` says
+        when, and the journal records it): MiniMax deletes clones no speech used
+        within 7 days. A voice that could not be activated is still a success,
+        with a WARNING; ``voiceclone activate --journal`` catches up later.
         """
         return _jobs.clone_jobs(
             self._batch_port(),
@@ -869,4 +877,5 @@ class Client:
             journal=journal,
             max_in_flight=max_in_flight,
             retry_failed=retry_failed,
+            activate=activate,
         )

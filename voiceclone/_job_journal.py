@@ -15,6 +15,7 @@ before its request leaves (`ClaimLost`) instead of cloning a voice twice.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -102,6 +103,9 @@ class JobJournal(Protocol):
     async def failed(self, claim: Claim, error: VoiceCloneError) -> None:
         """Record the failure (final or not, as its type says) and release the claim."""
 
+    async def activated(self, voice_id: str, when: dt.datetime) -> None:
+        """Record that the voice was used for speech at ``when``: MiniMax keeps it."""
+
 
 class _NoJournal:
     """No journal: every job is this run's, nothing is recorded."""
@@ -130,6 +134,9 @@ class _NoJournal:
         return None
 
     async def failed(self, claim: Claim, error: VoiceCloneError) -> None:
+        return None
+
+    async def activated(self, voice_id: str, when: dt.datetime) -> None:
         return None
 
 

@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import logging
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
 from typing import Final, cast
+
+import attrs
 
 from ._audio import AudioInfo
 from ._batch import Port, check_limit, fan_out
@@ -58,10 +61,18 @@ _Item = tuple[int, CloneJob]
 class _Batch:
     """One run of `clone_jobs`: the client, the journal, and what is left to record."""
 
-    def __init__(self, port: Port, journal: JobJournal, probed: dict[Path, AudioInfo]) -> None:
+    def __init__(
+        self,
+        port: Port,
+        journal: JobJournal,
+        probed: dict[Path, AudioInfo],
+        *,
+        activate: bool = False,
+    ) -> None:
         self.port = port
         self.journal = journal
         self.probed = probed
+        self.activate = activate
         #: Results created but not recorded (the journal failed): written at the end.
         self.unrecorded: list[tuple[Claim, CloneResult]] = []
 
@@ -112,7 +123,27 @@ class _Batch:
             await journal.ok(claim, result)
         except JournalError:
             self.unrecorded.append((claim, result))
+        if self.activate:
+            result = await self._activate(result)
         return CloneOutcome(index, job, result=result)
+
+    async def _activate(self, result: CloneResult) -> CloneResult:
+        """Keep the new voice (see `Client.activate`); a failure leaves it to later."""
+        try:
+            await self.port.activate(result.voice_id)
+        except VoiceCloneError as exc:
+            logger.warning(
+                "voice %s cloned but not activated (%s): activate it within 7 days "
+                "(voiceclone activate --journal, or Client.activate)",
+                result.voice_id, type(exc).__name__,
+            )  # fmt: skip
+            return result
+        when = dt.datetime.now(dt.timezone.utc)
+        try:
+            await self.journal.activated(result.voice_id, when)
+        except JournalError:  # unrecorded: a later `voiceclone activate` says it again
+            logger.warning("voice %s activated, but the journal did not record it", result.voice_id)
+        return attrs.evolve(result, activated_at=when)
 
     async def _upload(self, path: str | os.PathLike[str], purpose: str) -> int:
         # Checked by check_jobs before the batch began: upload without probing again.
@@ -143,9 +174,11 @@ async def clone_jobs(
     journal: str | os.PathLike[str] | RedisJournal | None = None,
     max_in_flight: int | None = None,
     retry_failed: bool = False,
+    activate: bool = False,
 ) -> AsyncIterator[CloneOutcome]:
     limit = check_limit(port, max_in_flight)
     check_bool(retry_failed, "retry_failed")
+    check_bool(activate, "activate")
     # Every job's files are checked before the first upload, so a bad row at the
     # end of a long batch is reported now rather than after hours of cloning.
     if isinstance(jobs, AsyncIterable):
@@ -168,7 +201,7 @@ async def clone_jobs(
         book = journal
     else:
         book = FileJobJournal(journal)
-    batch = _Batch(port, book, probed)
+    batch = _Batch(port, book, probed, activate=activate)
     # A file journal is locked here, before it is read: a second run on it fails
     # before any request instead of cloning beside this one.
     recorded = await book.start(account_id, retry_failed=retry_failed)

@@ -371,7 +371,14 @@ class FileJobJournal:
             raise
         if retry_failed:
             self._state.failed.clear()
-        return Recorded(dict(self._state.done), dict(self._state.failed))
+        activated = self._state.activated
+        done = {
+            voice_id: attrs.evolve(result, activated_at=activated[voice_id])
+            if voice_id in activated
+            else result
+            for voice_id, result in self._state.done.items()
+        }
+        return Recorded(done, dict(self._state.failed))
 
     async def finish(self) -> None:
         self.journal.close()
@@ -398,3 +405,6 @@ class FileJobJournal:
 
     async def failed(self, claim: Claim, error: VoiceCloneError) -> None:
         await asyncio.to_thread(self.journal.failed, claim.voice_id, error)
+
+    async def activated(self, voice_id: str, when: dt.datetime) -> None:
+        await asyncio.to_thread(self.journal.activated, voice_id, when)

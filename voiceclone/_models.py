@@ -253,6 +253,8 @@ class CloneResult:
             the sensitivity flag, was lost: ``input_sensitive`` is then ``False``
             for want of one, not because MiniMax said so.
         created_at: when the clone was confirmed (UTC).
+        activated_at: when this SDK used the voice for speech (``clone_jobs(...,
+            activate=True)``): MiniMax keeps it for good from then; else ``None``.
         raw: the decoded JSON answer, as MiniMax sent it, so fields newer than this
             SDK are reachable (``None`` for a voice recovered or read from a
             journal). Not part of ``repr`` or equality; do not modify it.
@@ -267,6 +269,7 @@ class CloneResult:
     attempts: int = 1
     recovered: bool = False
     created_at: dt.datetime = attrs.field(factory=lambda: dt.datetime.now(dt.timezone.utc))
+    activated_at: dt.datetime | None = attrs.field(default=None, kw_only=True)
     raw: Mapping[str, Any] | None = _raw()
 
     @property

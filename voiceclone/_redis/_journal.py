@@ -394,6 +394,30 @@ class RedisJournal:
             kind = "final" if is_final(error) else "failed"
         await self._record(claim, kind, failure_record(claim.voice_id, error))
 
+    async def activated(self, voice_id: str, when: dt.datetime) -> None:
+        """Record that the voice was used for speech (MiniMax keeps it), for every worker."""
+        key = self._key("activated")
+
+        async def record() -> None:
+            client = self._handle.get()
+            await _aw(client.hset(key, voice_id, when.isoformat()))
+            await _aw(client.pexpire(key, _ms(RECORD_TTL)))
+
+        await self._call("recording an activation", record)
+
+    async def activated_voices(self) -> dict[str, dt.datetime]:
+        """The batch's voices recorded as used for speech, and when (then `aclose`)."""
+        (found,) = await self._read(
+            "reading activations", lambda r: r.hgetall(self._key("activated"))
+        )
+        activated = {}
+        for voice_id, when in found.items():
+            try:
+                activated[_text(voice_id)] = dt.datetime.fromisoformat(_text(when))
+            except ValueError:
+                continue  # not ours: skipped, as a damaged journal line is
+        return activated
+
     async def upload_once(
         self, path: str | os.PathLike[str], purpose: str, upload: Callable[[], Awaitable[int]]
     ) -> int:
@@ -496,7 +520,8 @@ class RedisJournal:
     async def aclose(self) -> None:
         """Close the Redis client if this journal made it (never a borrowed one).
 
-        A batch closes it when it ends; call this after `summary`.
+        A batch closes it when it ends; call this after `summary` or
+        `activated_voices`.
         """
         self._users = 0
         await self._stop()
