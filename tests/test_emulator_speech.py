@@ -146,6 +146,8 @@ async def test_a_stream_is_the_same_audio_in_chunks(
         speech(format="wav", stream=True),  # wav only without streaming
         speech(stream=True, output_format="url"),
         speech("x" * 10_000),
+        speech("Wait <#100#> long."),
+        speech("Wait <#x#>."),
         speech(format="ogg"),
         speech(sample_rate=11025),
         {**speech(), "voice_setting": {"voice_id": SYSTEM_VOICE, "speed": 2.5}},

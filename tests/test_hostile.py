@@ -63,16 +63,20 @@ def gzip_bomb(size: int = BOMB_BYTES) -> bytes:
 async def test_a_compressed_bomb_is_refused_after_decoding(emu: Emulator, file_id: int) -> None:
     bomb = gzip_bomb()
     assert len(bomb) < 1024 * 1024  # the wire length passes any length check
-    emu.inject(Fault.respond(bomb, headers={"Content-Encoding": "gzip"}), endpoint="voice_clone")
+    bombed = Fault.respond(bomb, headers={"Content-Encoding": "gzip"})
+    emu.inject(bombed, endpoint="voice_clone", times=5)
     tracemalloc.start()
     try:
-        async with new_client(emu.base_url, retry=ONE_TRY) as client:
-            with pytest.raises(ResponseFormatError, match="over 16 MiB"):
+        async with new_client(emu.base_url) as client:  # retries allowed
+            with pytest.raises(ResponseFormatError, match="over 16 MiB") as caught:
                 await client.clone(file_id=file_id, voice_id="Narrator001")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 40 * 1024 * 1024  # the 64 MiB it inflates to was never held
+    # Too large is final: the same request would be as large (and billed again).
+    assert not caught.value.retryable
+    assert [r.endpoint for r in emu.requests].count("voice_clone") == 1
 
 
 async def test_a_compressed_bomb_preview_writes_nothing(tmp_path: Path) -> None:

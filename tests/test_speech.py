@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import soundfile  # type: ignore[import-untyped]
 from conftest import KEY, new_client
@@ -96,7 +97,12 @@ def test_settings_go_where_minimax_reads_them() -> None:
         ),
         ({"timbre_weights": []}, "timbre_weights"),
         ({"voice_modify": "louder"}, "voice_modify"),
-        ({"voice_id": "x"}, "voice_id"),
+        ({"voice_id": "bad\x00voice"}, "voice_id"),
+        ({"voice_id": "  "}, "voice_id"),
+        ({"text": "A pause <#100#> too long."}, "text"),
+        ({"text": "A pause <#soon#>."}, "text"),
+        ({"pronunciation_dict": {"tone": {1, 2}}}, "pronunciation_dict"),
+        ({"voice_modify": {"pitch": float("nan")}}, "voice_modify"),
         ({"voice_id": None}, "voice_id"),
         ({"model": "Speech-2.8-HD"}, "model"),
         ({"sped": 1.0}, "sped"),
@@ -237,6 +243,7 @@ async def test_a_cut_after_audio_is_raised_and_nothing_is_sent_again(
     with pytest.raises(voiceclone.TransportError) as caught:
         await drain(stream, got)
     assert caught.value.request_sent
+    assert not caught.value.retryable  # sending it again would give audio twice
     assert len(got) == 3
     assert len(emu.requests) == 1  # never sent again: no audio twice
     assert (await whole_audio(client)).startswith(b"".join(got))
@@ -328,3 +335,31 @@ async def test_a_voice_not_kept_is_still_cloned_and_said(
     assert outcome.result is not None
     assert outcome.result.activated_at is None
     assert "NotKept001 cloned but not activated (InsufficientBalanceError)" in caplog.text
+
+
+async def test_system_voices_are_spoken_whatever_their_names(client: Client, emu: Emulator) -> None:
+    speech = await client.synthesize(voice_id="Chinese (Mandarin)_News_Anchor", text="你好。")
+    assert speech.audio
+
+
+async def test_what_was_checked_is_what_is_sent(client: Client, emu: Emulator) -> None:
+    weights = [{"voice_id": SYSTEM_VOICE, "weight": 40}]
+    stream = client.synthesize_stream(text="Mixed.", timbre_weights=weights)
+    weights[0]["weight"] = 1000  # changed after the check: not what goes out
+    _ = [chunk async for chunk in stream]
+    assert emu.requests[-1].json["timbre_weights"] == [{"voice_id": SYSTEM_VOICE, "weight": 40}]
+
+
+async def test_a_stream_that_fails_gives_its_connection_back(emu: Emulator) -> None:
+    bad = b'data: {"data": {"audio": "00", "status": 1}, "base_resp": {"status_code": 0}}\n\n'
+    bad += b'data: {"data": {"audio": "zz", "status": 1}, "base_resp": {"status_code": 0}}\n\n'
+    emu.inject(Fault.respond(bad, content_type="text/event-stream"), endpoint="t2a_v2")
+    # One connection in the pool: a stream that kept it would stall the next call.
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session,
+        new_client(emu.base_url, session=session, timeout=2.0) as client,
+    ):
+        stream = client.synthesize_stream(voice_id=SYSTEM_VOICE, text="Hello.")
+        with pytest.raises(voiceclone.ResponseFormatError, match="not hex"):
+            await drain(stream, [])
+        assert (await client.synthesize(voice_id=SYSTEM_VOICE, text="Next.")).audio

@@ -390,8 +390,10 @@ class Client:
         if self._is_view:
             return
         await self._transport.aclose()  # first: no request leaves after this
-        for gate in self._gates.values():
-            await gate.aclose()
+        try:
+            await self._gates["clone"].aclose()
+        finally:  # the other gate's Redis connection too, whatever the first did
+            await self._gates["speech"].aclose()
 
     # -- the one request path -------------------------------------------------------
 

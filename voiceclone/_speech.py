@@ -9,8 +9,10 @@ the decoded answer: the audio bytes, what MiniMax says of them, and ``save``.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, TypedDict
@@ -25,7 +27,6 @@ from ._validate import (
     check_bool,
     check_language_boost,
     check_model,
-    check_voice_id,
 )
 
 __all__ = [
@@ -52,6 +53,12 @@ OUTPUT_FORMATS: Final = ("hex", "url")
 #: of audio: about half an hour of mp3 at 128 kbit/s, three minutes of 44.1 kHz stereo
 #: wav). Longer speech: ask ``output_format="url"``, downloaded under the same cap.
 MAX_SPEECH_BODY_BYTES: Final = 64 * 1024 * 1024
+#: A voice id for speech: a clone's, or a system voice's ("Chinese (Mandarin)_News_Anchor",
+#: "female-shaonv"): printable, without the clone id's stricter rules.
+_SPEECH_VOICE: Final = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
+#: A pause mark, ``<#seconds#>``: MiniMax takes 0.01 to 99.99 seconds.
+_PAUSE: Final = re.compile(r"<#([^#>]*)#>")
+PAUSE_SECONDS: Final = (0.01, 99.99)
 #: The voices a ``timbre_weights`` mix may name, and the range of each weight.
 MAX_TIMBRE_VOICES: Final = 4
 WEIGHTS: Final = (1, 100)
@@ -83,6 +90,22 @@ def _check_text(text: object) -> None:
         raise ValidationError(
             "text", f"must be under {MAX_SPEECH_TEXT_CHARS} characters, got {len(text)}"
         )
+    for mark in _PAUSE.findall(text):
+        try:
+            seconds = float(mark)
+        except ValueError:
+            seconds = math.nan
+        if not PAUSE_SECONDS[0] <= seconds <= PAUSE_SECONDS[1]:
+            raise ValidationError(
+                "text", f"a pause <#{mark}#> must be 0.01 to 99.99 seconds, e.g. <#0.5#>"
+            )
+
+
+def check_speech_voice(value: object, field: str = "voice_id") -> str:
+    """A voice to speak with: a clone's id or a system voice's name."""
+    if not isinstance(value, str) or not _SPEECH_VOICE.fullmatch(value) or not value.strip():
+        raise ValidationError(field, "must be a voice id (1 to 256 printable characters)")
+    return value
 
 
 def _check_weights(weights: object) -> None:
@@ -94,13 +117,17 @@ def _check_weights(weights: object) -> None:
         where = f"timbre_weights[{i}]"
         if not isinstance(item, Mapping) or set(item) != {"voice_id", "weight"}:
             raise ValidationError(where, "must be {'voice_id': ..., 'weight': ...}")
-        check_voice_id(item["voice_id"], f"{where}.voice_id")
+        check_speech_voice(item["voice_id"], f"{where}.voice_id")
         _range(item["weight"], f"{where}.weight", *WEIGHTS, integer=True)
 
 
 def _check_mapping(value: object, field: str) -> None:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise ValidationError(field, "must be a mapping of MiniMax's fields")
+    try:  # what goes out must be JSON: no sets, no objects, no NaN
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise ValidationError(field, "must hold only JSON values (finite numbers)") from None
 
 
 #: Keyword -> (the body object it goes in, its check). ``None``: the top level.
@@ -170,7 +197,10 @@ class SpeechRequest:
         if self.voice_id is None and "timbre_weights" not in self.settings:
             raise ValidationError("voice_id", "is required (or timbre_weights)")
         if self.voice_id is not None:
-            check_voice_id(self.voice_id)
+            check_speech_voice(self.voice_id)
+        # A copy, as JSON: what was checked is what is sent, even if the caller's
+        # lists or mappings change before a stream starts.
+        object.__setattr__(self, "settings", json.loads(json.dumps(dict(self.settings))))
         if self.stream and self.settings.get("format") == "wav":
             raise ValidationError("format", "wav is only available without streaming")
         if self.stream and self.settings.get("output_format") == "url":

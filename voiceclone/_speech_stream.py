@@ -90,6 +90,15 @@ class SpeechStream:
             await events.aclose()
 
     async def __anext__(self) -> bytes:
+        try:
+            return await self._next_chunk()
+        except StopAsyncIteration:
+            raise
+        except BaseException:
+            await self.aclose()  # whatever ended it (an error, a cancellation): closed
+            raise
+
+    async def _next_chunk(self) -> bytes:
         event: dict[str, Any] | None = None
         if not self._started:
             self._started = True

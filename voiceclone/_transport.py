@@ -112,8 +112,11 @@ async def read_body(resp: aiohttp.ClientResponse, what: str, limit: int) -> byte
     async for chunk in resp.content.iter_chunked(READ_CHUNK):
         size += len(chunk)
         if size > limit:
+            # Final: the same request would get the same answer (and, for speech,
+            # be billed again).
             raise ResponseFormatError(
-                f"unreadable response from {what}: body over {limit // 2**20} MiB"
+                f"unreadable response from {what}: body over {limit // 2**20} MiB",
+                retryable=False,
             )
         chunks.append(chunk)
     return b"".join(chunks)
@@ -222,7 +225,7 @@ class Transport:
         else:  # a preview host: no key, and it may redirect
             url, headers, redirects = request.url, PREVIEW_HEADERS, True
         if request.stream:
-            return await self._open_stream(session, request, url, timeout)
+            return await self._open_stream(session, request, url, headers, timeout)
         # An upload's file is open only for its attempt; nothing else opens any.
         with contextlib.ExitStack() if request.upload else _NO_FILES as files:
             # Built outside the try: a file that is no longer fit raises ValidationError.
@@ -252,7 +255,12 @@ class Transport:
         raise failure  # outside the except clause: no __context__
 
     async def _open_stream(
-        self, session: aiohttp.ClientSession, request: Request[object], url: str, timeout: float
+        self,
+        session: aiohttp.ClientSession,
+        request: Request[object],
+        url: str,
+        headers: Mapping[str, str],
+        timeout: float,
     ) -> Answer:
         """Send ``request``; an event stream's answer is its first event and the rest.
 
@@ -266,7 +274,7 @@ class Transport:
                 request.method,
                 url,
                 json=request.json,
-                headers=self._headers,
+                headers=headers,
                 proxy=self._proxy,
                 timeout=stream_timeout(timeout),
                 allow_redirects=False,
@@ -279,7 +287,7 @@ class Transport:
                 resp.release()
                 return Answer(resp.status, body, trace_id, retry_after)
             events = EventStream(resp, request.what, request.limit, timeout)
-            first = await events.read_event()
+            first = await events.first()
             return Answer(200, first or b"", trace_id, retry_after, events)
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             failure = transport_error(request.what, timeout, exc)
@@ -343,7 +351,9 @@ class EventStream:
                     return data
                 continue  # a comment or a keep-alive: no data
             if len(self._buffer) > MAX_EVENT_BYTES:
-                raise ResponseFormatError(f"unreadable response from {self._what}: event too long")
+                raise ResponseFormatError(
+                    f"unreadable response from {self._what}: event too long", retryable=False
+                )
             if self._ended:
                 rest, self._buffer = bytes(self._buffer), bytearray()
                 return _event_data(rest) or None  # a last event without its blank line
@@ -354,20 +364,34 @@ class EventStream:
             self._total += len(chunk)
             if self._total > self._limit:
                 raise ResponseFormatError(
-                    f"unreadable response from {self._what}: stream over {self._limit // 2**20} MiB"
+                    f"unreadable response from {self._what}: stream over "
+                    f"{self._limit // 2**20} MiB",
+                    retryable=False,
                 )
             self._buffer += chunk
             if b"\r" in chunk:
                 self._buffer = bytearray(self._buffer.replace(b"\r\n", b"\n"))
 
+    async def first(self) -> bytes | None:
+        """The first event, within ``timeout`` (keep-alive comments do not extend it)."""
+        return await asyncio.wait_for(self.read_event(), self._timeout)
+
     async def next(self) -> bytes | None:
-        """`read_event`, with a failure of the connection as our `TransportError`."""
+        """The next event within ``timeout``; any failure closes the stream.
+
+        A broken connection is our `TransportError`, final: audio before it was
+        handed over, and sending the request again would give it twice.
+        """
         try:
-            return await self.read_event()
+            return await asyncio.wait_for(self.read_event(), self._timeout)
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             failure = transport_error(self._what, self._timeout, exc)
+        except BaseException:
+            self._resp.close()
+            raise
         self._resp.close()
-        raise failure  # outside the except clause: no __context__
+        # Outside the except clause: no __context__.
+        raise type(failure)(failure.message, request_sent=True, retryable=False)
 
     async def aclose(self) -> None:
         """Stop reading: the connection is closed (an unfinished stream cannot be reused)."""

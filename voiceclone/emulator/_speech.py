@@ -31,7 +31,7 @@ from voiceclone.emulator._rules import (
     ApiError,
     invalid,
 )
-from voiceclone.emulator._speech_audio import render_speech
+from voiceclone.emulator._speech_audio import PAUSE, render_speech
 from voiceclone.emulator._state import Call, World
 from voiceclone.emulator._voices import SYSTEM_VOICES
 
@@ -130,6 +130,9 @@ def synthesize(world: World, call: Call) -> dict[str, Any]:
         raise invalid("text is required")
     if len(text) >= SPEECH_TEXT_MAX_CHARS:
         raise invalid(f"text must be under {SPEECH_TEXT_MAX_CHARS} characters")
+    for mark in PAUSE.findall(text):
+        if not re.fullmatch(r"\d+(\.\d+)?", mark) or not 0.01 <= float(mark) <= 99.99:
+            raise invalid("a pause mark must be <#x#> with x from 0.01 to 99.99 seconds")
     stream = request.get("stream", False)
     if not isinstance(stream, bool):
         raise invalid("stream must be a boolean")
