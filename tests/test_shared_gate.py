@@ -55,7 +55,12 @@ async def emu() -> AsyncIterator[Emulator]:
 
 def gate(server: RedisServer, rpm: float | None, key: str = KEY, **kw: Any) -> RedisGate:
     made = make_gate(
-        rpm, redis=server.url, fallback=kw.get("fallback", "local"), api_key=key, base_url="x"
+        rpm,
+        redis=server.url,
+        fallback=kw.get("fallback", "local"),
+        api_key=key,
+        base_url="x",
+        family=kw.get("family", "clone"),
     )
     assert isinstance(made, RedisGate)
     return made
@@ -139,6 +144,38 @@ async def test_per_process_gates_overshoot_without_redis(emu: Emulator) -> None:
 
 
 # -- the rules, across clients -----------------------------------------------------------
+
+
+async def test_speech_has_a_pace_of_its_own_shared_by_the_account(
+    redis_server: RedisServer,
+) -> None:
+    clone = gate(redis_server, 600)
+    speech_one = gate(redis_server, 600, family="speech")
+    speech_two = gate(redis_server, 600, family="speech")
+    try:
+        refused = await speech_one.acquire()
+        await refused.refused()  # the speech gate cools down, for every worker
+        assert speech_one.stats.cooldowns == 1
+        await speech_two.acquire()  # waits out the cooldown, and reads the pace
+        assert speech_two.stats.requests_per_minute == pytest.approx(
+            speech_one.stats.requests_per_minute
+        )
+        assert speech_two.stats.requests_per_minute < 600
+        # The clone gate of the same account heard nothing: its pace (read from Redis
+        # by this acquire) is untouched.
+        await clone.acquire()
+        assert clone.stats.requests_per_minute == pytest.approx(600)
+        assert clone.stats.cooldowns == 0
+        direct = aioredis.Redis.from_url(redis_server.url)
+        try:
+            keys = {k.decode() for k in await direct.keys("voiceclone:*")}
+        finally:
+            await direct.aclose()
+        assert any(k.endswith(":speech:gate") for k in keys)
+        assert any(k.endswith("}:gate") for k in keys)  # the clone gate's, as before
+    finally:
+        for g in (clone, speech_one, speech_two):
+            await g.aclose()
 
 
 async def test_a_cooldown_is_everyones_and_old_news_is_ignored(redis_server: RedisServer) -> None:
