@@ -81,7 +81,9 @@ def test_a_client_without_redis_runs_no_redis_gate_code() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
     )
     assert done.stdout.strip() == "[]"
-    assert type(voiceclone.Client("k", redis=False)._gate).__module__ == "voiceclone._pacing"
+    assert (
+        type(voiceclone.Client("k", redis=False)._gates["clone"]).__module__ == "voiceclone._pacing"
+    )
 
 
 #: The package's layers, lowest first, as docs/architecture.md draws them: a module

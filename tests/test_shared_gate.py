@@ -264,7 +264,7 @@ async def test_unknown_limit_is_discovered_together(
             # second reads the pace they now share.
             for _ in range(2):
                 for c in clients:
-                    await c._gate.acquire()
+                    await c._gates["clone"].acquire()
             paces = [c.rate_stats.requests_per_minute for c in clients]
         finally:
             for c in clients:
@@ -445,7 +445,7 @@ async def test_an_owned_redis_client_is_made_lazily_and_closed(
         async with client:
             await clones(client, "Owned", 2)
             assert len(await direct.client_list()) == 2
-            gate_ = client._gate
+            gate_ = client._gates["clone"]
             assert isinstance(gate_, RedisGate)
             owned = gate_._handle.get()
             connections = owned.connection_pool._available_connections
@@ -524,7 +524,7 @@ async def test_no_key_or_password_in_redis_logs_or_errors_and_every_key_expires(
         KEY, emu.base_url, requests_per_minute=6000, retry=FAST, redis=password_redis.url
     ) as client:
         assert all(o.ok for o in await clones(client, "Secret", 3))
-        gate_ = client._gate
+        gate_ = client._gates["clone"]
         assert isinstance(gate_, RedisGate)
         ticket = await gate_.acquire()
         await ticket.refused()

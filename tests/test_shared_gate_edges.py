@@ -375,7 +375,7 @@ async def test_four_workers_on_a_redis_cluster_pace_as_one(
         for _ in range(4)
     ]
     try:
-        gates = [c._gate for c in clients]
+        gates = [c._gates["clone"] for c in clients]
         loop = asyncio.get_running_loop()
         started = loop.time()
         await asyncio.gather(*(g.acquire() for g in gates for _ in range(5)))

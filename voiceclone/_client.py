@@ -3,15 +3,15 @@
 A call goes down four layers, one concern each, with one `Request` value passed
 down from the endpoint that built it:
 
-``upload_file`` / ``clone`` / ``list_voices`` / ``delete_voice``
+``upload_file`` / ``clone`` / ``list_voices`` / ``delete_voice`` / ``synthesize`` ...
     check the input (nothing is sent for bad input) and build the `Request`.
-``_call`` / ``_retried``
-    the retry loop: whether, when and how often to try again (`_retry`'s pure
-    policy on tenacity), and the client's retry budget, spent in plain sight
-    (``_before_retry``).
+``_call``
+    the retry loop: whether, when and how often to try again (`_retry`'s policy,
+    tenacity's parts, the client's retry budget among its stop conditions).
 ``_attempt``
-    one attempt: wait for the rate gate (paced calls only), send, tell the gate
-    how it went, and note whether a lost answer leaves the outcome ambiguous.
+    one attempt: wait at the request's rate gate (paced calls only), send, report
+    on the gate's ticket, and note whether a lost answer leaves the outcome
+    ambiguous.
 ``_send``
     one exchange on the wire: an in-flight slot, the HTTP exchange (the client's
     `Transport`, the only code that talks to aiohttp, where its errors become
@@ -19,7 +19,7 @@ down from the endpoint that built it:
     line and the ``on_response`` hook.
 
 A newcomer looking for where a request is sent, retried and paced reads
-``_retried``, ``_attempt`` and ``_send``. The preview download (`download_demo`)
+``_call``, ``_attempt`` and ``_send``. The preview download (`download_demo`)
 takes the same path: its `Request` names an absolute URL, which the transport
 sends without the API key, and a reader of its own.
 """
@@ -284,7 +284,6 @@ class Client:
                 ("speech", speech_requests_per_minute),
             )
         }
-        self._gate = self._gates["clone"]
         self._account_id = account_id(self._key, self._base_url)
         self._breaker = AccountBreaker()
         self._budget = RetryBudget(self._retry.budget)
@@ -335,7 +334,7 @@ class Client:
     @property
     def rate_stats(self) -> GateStats:
         """The clone gate's current pace and the rate-limit answers it has seen."""
-        return self._gate.stats
+        return self._gates["clone"].stats
 
     @property
     def speech_rate_stats(self) -> GateStats:
