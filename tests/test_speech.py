@@ -17,7 +17,7 @@ from conftest import KEY, new_client
 import voiceclone
 from voiceclone import Client, Speech, ValidationError, VoiceNotFoundError
 from voiceclone._samples import make_wav
-from voiceclone._speech import ACTIVATION, SpeechRequest
+from voiceclone._speech import ACTIVATION_SETTINGS, ACTIVATION_TEXT, SpeechRequest
 from voiceclone.emulator import Emulator, Fault
 
 SYSTEM_VOICE = "English_Graceful_Lady"
@@ -149,10 +149,10 @@ async def test_a_clone_is_kept_by_activate_and_lost_without_it(
     lost = await cloned(client, file_id, "LostVoice01")
     assert await client.list_voices() == []  # MiniMax lists a clone once it has spoken
     speech = await client.activate(kept)
-    assert speech.usage_characters == len(ACTIVATION.text)
+    assert speech.usage_characters == len(ACTIVATION_TEXT)
     sent = emu.requests[-1].json
-    assert sent["text"] == ACTIVATION.text
-    assert sent["audio_setting"] == dict(ACTIVATION.settings)
+    assert sent["text"] == ACTIVATION_TEXT
+    assert sent["audio_setting"] == dict(ACTIVATION_SETTINGS)
     assert [v.voice_id for v in await client.list_voices()] == [kept]
     emu.advance(WEEK)
     with pytest.raises(VoiceNotFoundError) as caught:

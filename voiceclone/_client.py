@@ -32,7 +32,7 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
@@ -85,8 +85,14 @@ from ._parse import (
 from ._redis._journal import RedisJournal
 from ._request import PREVIEW_PATH, SPEECH_LINK, Answer, Request, UploadPart
 from ._retry import RetryBudget, RetryPolicy, is_retryable, new_retrying
-from ._speech import ACTIVATION, MAX_SPEECH_BODY_BYTES, Speech, SpeechRequest
-from ._speech_stream import Opened, SpeechStream, stream_reply
+from ._speech import (
+    ACTIVATION_SETTINGS,
+    ACTIVATION_TEXT,
+    MAX_SPEECH_BODY_BYTES,
+    Speech,
+    SpeechRequest,
+)
+from ._speech_stream import Opened, SpeechStream, StreamReply, stream_reply
 from ._transport import MIN_POOL, Transport
 from ._validate import (
     DEFAULT_MODEL,
@@ -145,6 +151,21 @@ def make_gate(
     if handle is None:  # an empty URL: no Redis
         return RateGate(requests_per_minute)
     return RedisGate(requests_per_minute, handle, account_tag(api_key, base_url), fallback, family)
+
+
+def _speech_request(speech: SpeechRequest, read: Callable[[Answer, str], _T]) -> Request[_T]:
+    """The `Request` of a synthesis: paced by the speech gate, its audio in the answer."""
+    return Request(
+        "POST",
+        "/t2a_v2",
+        read,
+        json=speech.to_json(),
+        paced=True,
+        gate="speech",
+        voice_id=speech.voice_id,
+        limit=MAX_SPEECH_BODY_BYTES,
+        stream=speech.stream,
+    )
 
 
 class _ViewSlots:
@@ -745,24 +766,12 @@ class Client:
         nothing is sent again (no audio is ever yielded twice): a cut stream raises
         `TransportError`.
         """
-        request = SpeechRequest(voice_id, text, model, settings, stream=True)
-        return SpeechStream(functools.partial(self._open_stream, request), "POST /t2a_v2")
+        request = _speech_request(SpeechRequest(voice_id, text, model, settings, stream=True),
+                                  stream_reply)  # fmt: skip
+        return SpeechStream(functools.partial(self._open_stream, request), request.what)
 
-    async def _open_stream(self, speech: SpeechRequest) -> Opened:
+    async def _open_stream(self, request: Request[StreamReply]) -> Opened:
         call = self._new_call()
-        # The last event would repeat the whole audio: the stream's chunks are enough.
-        body = {**speech.to_json(), "stream_options": {"exclude_aggregated_audio": True}}
-        request = Request(
-            "POST",
-            "/t2a_v2",
-            stream_reply,
-            json=body,
-            paced=True,
-            gate="speech",
-            voice_id=speech.voice_id,
-            limit=MAX_SPEECH_BODY_BYTES,
-            stream=True,
-        )
         (first, events), trace_id = await self._call(request, call)
         return first, events, trace_id, call.attempts
 
@@ -775,22 +784,12 @@ class Client:
         characters like any speech. Raises `VoiceNotFoundError` for a voice that is
         gone.
         """
-        return await self._synthesize(SpeechRequest(voice_id, ACTIVATION.text, model,
-                                                    ACTIVATION.settings))  # fmt: skip
+        speech = SpeechRequest(voice_id, ACTIVATION_TEXT, model, ACTIVATION_SETTINGS)
+        return await self._synthesize(speech)
 
     async def _synthesize(self, speech: SpeechRequest, *, download: bool = True) -> Speech:
         call = self._new_call()
-        request = Request(
-            "POST",
-            "/t2a_v2",
-            api_reply,
-            json=speech.to_json(),
-            paced=True,
-            gate="speech",
-            voice_id=speech.voice_id,
-            limit=MAX_SPEECH_BODY_BYTES,
-        )
-        body, trace_id = await self._call(request, call)
+        body, trace_id = await self._call(_speech_request(speech, api_reply), call)
         result = parse_speech(body, trace_id=trace_id, attempts=call.attempts)
         if result.url is not None and download:
             link = Request("GET", SPEECH_LINK, preview_body, url=result.url,

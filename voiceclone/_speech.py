@@ -30,7 +30,8 @@ from ._validate import (
 )
 
 __all__ = [
-    "ACTIVATION",
+    "ACTIVATION_SETTINGS",
+    "ACTIVATION_TEXT",
     "MAX_SPEECH_BODY_BYTES",
     "MAX_SPEECH_TEXT_CHARS",
     "AudioFormat",
@@ -207,20 +208,15 @@ class SpeechRequest:
             raise ValidationError("output_format", "url is only available without streaming")
 
     def to_json(self) -> dict[str, Any]:
-        """The request body: what was given, each in its place."""
+        """The request body: what was given, each in its place (settings are JSON copies)."""
         body: dict[str, Any] = {"model": self.model, "text": self.text, "stream": self.stream}
+        if self.stream:  # the last event would repeat the whole audio: the chunks suffice
+            body["stream_options"] = {"exclude_aggregated_audio": True}
         voice: dict[str, Any] = {} if self.voice_id is None else {"voice_id": self.voice_id}
         audio: dict[str, Any] = {}
+        places = {"voice_setting": voice, "audio_setting": audio, None: body}
         for name, value in self.settings.items():
-            where = _FIELDS[name][0]
-            if where == "voice_setting":
-                voice[name] = value
-            elif where == "audio_setting":
-                audio[name] = value
-            elif name == "timbre_weights":
-                body[name] = [dict(item) for item in value]
-            else:
-                body[name] = dict(value) if isinstance(value, Mapping) else value
+            places[_FIELDS[name][0]][name] = value
         if voice:
             body["voice_setting"] = voice
         if audio:
@@ -268,14 +264,9 @@ class Speech:
         return write_file(check_target(path), self.audio)
 
 
-@attrs.frozen
-class _Activation:
-    text: str
-    settings: Mapping[str, Any]
-
-
 #: What `Client.activate` says: a real synthesis, as small as MiniMax allows (two
 #: characters billed, the lowest rate and bitrate, mono mp3).
-ACTIVATION: Final = _Activation(
-    "Hi", {"format": "mp3", "sample_rate": 8000, "bitrate": 32000, "channel": 1}
-)
+ACTIVATION_TEXT: Final = "Hi"
+ACTIVATION_SETTINGS: Final[Mapping[str, Any]] = {
+    "format": "mp3", "sample_rate": 8000, "bitrate": 32000, "channel": 1,
+}  # fmt: skip

@@ -18,15 +18,15 @@ from ._errors import ResponseFormatError, TransportError
 from ._parse import traced
 from ._request import Answer, Events
 
-__all__ = ["SpeechStream", "stream_reply"]
+__all__ = ["Opened", "SpeechStream", "StreamReply", "stream_reply"]
 
 #: What opening a stream gives: the first event, the rest, the trace id, attempts made.
 Opened = tuple[dict[str, Any], "Events | None", "str | None", int]
+#: What a streamed request's reader makes of its answer: (first event, the rest), trace id.
+StreamReply = tuple[tuple[dict[str, Any], "Events | None"], "str | None"]
 
 
-def stream_reply(
-    answer: Answer, what: str
-) -> tuple[tuple[dict[str, Any], Events | None], str | None]:
+def stream_reply(answer: Answer, what: str) -> StreamReply:
     """The reader of a streamed speech request: the first event (checked) and the rest.
 
     A server that answered whole instead (one JSON object) gives that as the first
