@@ -35,6 +35,7 @@ __all__ = [
     "parse_clone_result",
     "parse_sensitivity",
     "parse_speech",
+    "parse_speech_event",
     "parse_uploaded_file",
     "parse_voices",
     "traced",
@@ -240,6 +241,20 @@ def parse_speech(body: Mapping[str, Any], *, trace_id: str | None, attempts: int
             trace_id=trace_id,
             attempts=attempts,
         )
+
+
+def parse_speech_event(
+    event: Mapping[str, Any], *, trace_id: str | None
+) -> tuple[bytes, Mapping[str, Any] | None]:
+    """One event of a speech stream: its audio, and its ``extra_info`` if it is the last
+    (``data.status`` 2), else ``None``."""
+    with traced(trace_id):
+        data = _object(event.get("data"), "data")
+        audio = _hex_audio(_optional_str(data, "audio", "data") or "", "data.audio")
+    if data.get("status") != 2:
+        return audio, None
+    extra = event.get("extra_info")
+    return audio, extra if isinstance(extra, Mapping) else {}
 
 
 def _timestamp(value: int | None) -> dt.datetime | None:

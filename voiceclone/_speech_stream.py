@@ -14,8 +14,8 @@ from types import TracebackType
 from typing import Any
 
 from ._answers import api_body
-from ._errors import ResponseFormatError, TransportError
-from ._parse import traced
+from ._errors import TransportError
+from ._parse import parse_speech_event
 from ._request import Answer, Events
 
 __all__ = ["Opened", "SpeechStream", "StreamReply", "stream_reply"]
@@ -106,9 +106,10 @@ class SpeechStream:
         while not self._done:
             if event is None:
                 event = await self._next_event()
-            audio, final = self._read(event)
+            audio, extra = parse_speech_event(event, trace_id=self.trace_id)
             event = None
-            if final:
+            if extra is not None:  # the last event
+                self.extra_info = extra
                 await self.aclose()
                 if audio and not self._yielded:  # a short text: one event, whole
                     self._yielded += len(audio)
@@ -130,22 +131,3 @@ class SpeechStream:
                 retryable=False,
             )
         return api_body(Answer(200, data, self.trace_id, None), self._what)
-
-    def _read(self, event: dict[str, Any]) -> tuple[bytes, bool]:
-        """One event's audio and whether it is the last (``data.status`` 2)."""
-        with traced(self.trace_id):
-            data = event.get("data")
-            if not isinstance(data, dict):
-                raise ResponseFormatError("unreadable response: an event without data")
-            audio = data.get("audio") or ""
-            if not isinstance(audio, str):
-                raise ResponseFormatError("unreadable response: data.audio is not a string")
-            try:
-                decoded = bytes.fromhex(audio)
-            except ValueError:
-                raise ResponseFormatError("unreadable response: data.audio is not hex") from None
-        final = data.get("status") == 2
-        if final:
-            extra = event.get("extra_info")
-            self.extra_info = extra if isinstance(extra, Mapping) else {}
-        return decoded, final
