@@ -241,13 +241,7 @@ class Transport:
                     timeout=attempt_timeout(timeout),
                     allow_redirects=redirects,
                 ) as resp:
-                    trace_id = resp.headers.get("Trace-Id")
-                    return Answer(
-                        resp.status,
-                        await read_body(resp, request.what, request.limit),
-                        safe_text(trace_id, MAX_TRACE_ID) if trace_id else None,
-                        parse_retry_after(resp.headers.get("Retry-After")),
-                    )
+                    return _answer(resp, await read_body(resp, request.what, request.limit))
             except (asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
                 # OSError: older aiohttp lets a reset pooled connection through as
                 # itself; ValueError: a header or URL aiohttp refuses. Both ours, typed.
@@ -265,8 +259,8 @@ class Transport:
         """Send ``request``; an event stream's answer is its first event and the rest.
 
         The attempt (and its retries) covers the wait for the first event: a stream
-        that fails before it is sent again whole. Reading a later event may wait up
-        to ``timeout`` each (aiohttp's ``sock_read``): a long stream has no total.
+        that fails before it is sent again whole. Each event, the first included,
+        must arrive within ``timeout``: a long stream has no total.
         """
         resp: aiohttp.ClientResponse | None = None
         try:
@@ -279,16 +273,12 @@ class Transport:
                 timeout=stream_timeout(timeout),
                 allow_redirects=False,
             )
-            trace = resp.headers.get("Trace-Id")
-            trace_id = safe_text(trace, MAX_TRACE_ID) if trace else None
-            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             if resp.status != 200 or resp.content_type != "text/event-stream":
                 body = await read_body(resp, request.what, request.limit)  # an error, as JSON
                 resp.release()
-                return Answer(resp.status, body, trace_id, retry_after)
+                return _answer(resp, body)
             events = EventStream(resp, request.what, request.limit, timeout)
-            first = await events.first()
-            return Answer(200, first or b"", trace_id, retry_after, events)
+            return _answer(resp, await events.first() or b"", events)
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             failure = transport_error(request.what, timeout, exc)
         except BaseException:
@@ -305,6 +295,18 @@ class Transport:
         if self._owns_session and self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+def _answer(resp: aiohttp.ClientResponse, body: bytes, events: EventStream | None = None) -> Answer:
+    """``resp``'s status and the headers the SDK reads, with its ``body`` (and ``events``)."""
+    trace_id = resp.headers.get("Trace-Id")
+    return Answer(
+        resp.status,
+        body,
+        safe_text(trace_id, MAX_TRACE_ID) if trace_id else None,
+        parse_retry_after(resp.headers.get("Retry-After")),
+        events,
+    )
 
 
 async def _form(part: UploadPart, files: contextlib.ExitStack) -> aiohttp.FormData:
