@@ -377,22 +377,19 @@ class Emulator:
         payload = self._process(request, endpoint, handler, body, voice_id)
         if fault is not None and fault.kind == "slow":
             await asyncio.sleep(fault.seconds)
-        streamed = isinstance(body.json, dict) and body.json.get("stream") is True
-        if (
-            fault is not None
-            and fault.kind in ("drop_after", "cut_stream")
-            and not (
-                fault.kind == "cut_stream" and streamed and payload["base_resp"]["status_code"] == 0
-            )
-        ):
-            return self._drop(request, endpoint)
+        speech = body.json if isinstance(body.json, dict) else {}
+        streamed = (
+            endpoint == "t2a_v2"
+            and speech.get("stream") is True
+            and payload["base_resp"]["status_code"] == 0
+        )
+        cut = fault.events if fault is not None and fault.kind == "cut_stream" else None
+        if (fault is not None and fault.kind == "drop_after") or (cut is not None and not streamed):
+            return self._drop(request, endpoint)  # a cut of an answer not streamed drops it
         if "trace_id" in payload:  # speech answers name it in the body too
             payload["trace_id"] = trace_id
-        if endpoint == "t2a_v2" and payload["base_resp"]["status_code"] == 0:
-            speech = body.json if isinstance(body.json, dict) else {}
-            if speech.get("stream") is True:
-                cut = fault.events if fault is not None and fault.kind == "cut_stream" else None
-                return await self._stream(request, payload, speech, cut)
+        if streamed:
+            return await self._stream(request, payload, speech, cut)
         return self._json(endpoint, payload)
 
     async def _stream(
