@@ -15,12 +15,13 @@ import datetime as dt
 import json
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
 from rich.markup import escape
 
-from voiceclone import Client, Speech, ValidationError, VoiceCloneError, VoiceNotFoundError
+from voiceclone import Client, ValidationError, VoiceCloneError, VoiceNotFoundError
 from voiceclone._cli._connect import make_client
 from voiceclone._cli._exit import FAILED, OK, UsageError, failure_status
 from voiceclone._cli._ui import Ui
@@ -77,12 +78,12 @@ async def speak(args: argparse.Namespace, ui: Ui) -> int:
     async with make_client(args) as client:
         try:
             if args.stream:
-                audio, facts = await _stream(client, args, settings, to_stdout=to_stdout)
+                audio, size, facts = await _stream(client, args, settings, to_stdout=to_stdout)
             else:
                 speech = await client.synthesize(
                     voice_id=args.voice_id, text=args.text, model=args.model, **settings
                 )
-                audio, facts = speech.audio, _facts(speech)
+                audio, size, facts = speech.audio, len(speech.audio), speech.extra_info
         except ValidationError:
             raise  # a usage error: nothing was sent
         except VoiceCloneError as exc:
@@ -94,32 +95,33 @@ async def speak(args: argparse.Namespace, ui: Ui) -> int:
         sys.stdout.buffer.write(audio)
         sys.stdout.buffer.flush()
     where = "stdout" if target is None else escape(str(target))
+    facts = facts or {}  # MiniMax's extra_info
     ui.note(
-        f"{facts.get('audio_length') or '?'} ms of speech ({len(audio)} bytes, "
+        f"{facts.get('audio_length') or '?'} ms of speech ({size} bytes, "
         f"{facts.get('usage_characters') or '?'} characters billed) to {where}"
     )
     return OK
 
 
-def _facts(speech: Speech) -> dict[str, Any]:
-    return {"audio_length": speech.audio_length, "usage_characters": speech.usage_characters}
-
-
 async def _stream(
     client: Client, args: argparse.Namespace, settings: dict[str, Any], *, to_stdout: bool
-) -> tuple[bytes, dict[str, Any]]:
-    """Stream the speech: to stdout as it arrives, or kept to be written whole."""
+) -> tuple[bytes, int, Mapping[str, Any] | None]:
+    """Stream the speech: to stdout as it arrives (nothing kept), or kept to be written
+    whole. Returns what was kept, the bytes streamed, and the last event's extra_info."""
     kept = bytearray()
+    size = 0
     stream = client.synthesize_stream(
         voice_id=args.voice_id, text=args.text, model=args.model, **settings
     )
     async with stream:
         async for chunk in stream:
+            size += len(chunk)
             if to_stdout:
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.buffer.flush()
-            kept += chunk
-    return bytes(kept), dict(stream.extra_info or {})
+            else:
+                kept += chunk
+    return bytes(kept), size, stream.extra_info
 
 
 async def activate(args: argparse.Namespace, ui: Ui) -> int:
