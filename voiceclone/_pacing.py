@@ -1,4 +1,4 @@
-"""The rate gate: one per client, passed by every ``voice_clone`` attempt.
+"""The rate gate: one per endpoint family of a client, passed by every paced attempt.
 
 Why a gate and not per-task backoff: MiniMax limits cloning per account, so a
 rate-limit answer to one task is news for all of them. Tasks that back off on
