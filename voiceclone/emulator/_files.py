@@ -13,6 +13,7 @@ from voiceclone.emulator._rules import (
     ApiError,
     as_file_id,
     invalid,
+    json_object,
 )
 from voiceclone.emulator._state import Call, StoredFile, World
 
@@ -102,9 +103,7 @@ def retrieve_file(world: World, call: Call) -> dict[str, Any]:
 
 def delete_file(world: World, call: Call) -> dict[str, Any]:
     """``POST /files/delete`` with JSON ``{file_id, purpose}``."""
-    request = call.body.json
-    if not isinstance(request, dict):
-        raise invalid("body must be a JSON object")
+    request = json_object(call.body.json)
     purpose = request.get("purpose")
     if purpose not in DELETE_PURPOSES:
         raise invalid(f"purpose must be one of {', '.join(sorted(DELETE_PURPOSES))}")

@@ -36,6 +36,7 @@ __all__ = [
     "ApiError",
     "as_file_id",
     "invalid",
+    "json_object",
     "status_message",
 ]
 
@@ -192,6 +193,13 @@ class ApiError(Exception):
 def invalid(problem: str) -> ApiError:
     """A 2013 error naming the offending parameter."""
     return ApiError(2013, f"invalid params, {problem}")
+
+
+def json_object(body: Any) -> dict[str, Any]:
+    """A request's JSON body, which the API wants to be an object (2013 if not)."""
+    if not isinstance(body, dict):
+        raise invalid("body must be a JSON object")
+    return body
 
 
 def as_file_id(value: Any) -> int | None:

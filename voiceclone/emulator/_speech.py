@@ -30,6 +30,7 @@ from voiceclone.emulator._rules import (
     VOICE_TTL_SECONDS,
     ApiError,
     invalid,
+    json_object,
 )
 from voiceclone.emulator._speech_audio import PAUSE, render_speech
 from voiceclone.emulator._state import Call, World
@@ -119,9 +120,7 @@ def _voices(call: Call, voice_setting: dict[str, Any], request: dict[str, Any]) 
 
 def synthesize(world: World, call: Call) -> dict[str, Any]:
     """``POST /t2a_v2``: speech for ``text``, with ``extra_info``; activates the voices used."""
-    request = call.body.json
-    if not isinstance(request, dict):
-        raise invalid("body must be a JSON object")
+    request = json_object(call.body.json)
     model = request.get("model")
     if model not in MODELS:
         raise invalid(f"model must be one of {', '.join(sorted(MODELS))}")

@@ -22,6 +22,7 @@ from voiceclone.emulator._rules import (
     ApiError,
     as_file_id,
     invalid,
+    json_object,
 )
 from voiceclone.emulator._state import Call, Preview, StoredFile, StoredVoice, World
 
@@ -132,9 +133,7 @@ def parse_clone_voice_id(body_json: Any) -> str | None:
 
 def clone_voice(world: World, call: Call) -> dict[str, Any]:
     """``POST /voice_clone``: validate as the API does, then create the voice."""
-    request = call.body.json
-    if not isinstance(request, dict):
-        raise invalid("body must be a JSON object")
+    request = json_object(call.body.json)
     if "file_id" not in request:
         raise invalid("file_id is required")
     if as_file_id(request["file_id"]) is None:
@@ -230,9 +229,7 @@ def get_voice(world: World, call: Call) -> dict[str, Any]:
 
 def delete_voice(world: World, call: Call) -> dict[str, Any]:
     """``POST /delete_voice``: remove a cloned voice; its id can then be used again."""
-    request = call.body.json
-    if not isinstance(request, dict):
-        raise invalid("body must be a JSON object")
+    request = json_object(call.body.json)
     voice_type = request.get("voice_type")
     if voice_type not in ("voice_cloning", "voice_generation"):
         raise invalid("voice_type must be voice_cloning or voice_generation")
